@@ -1,0 +1,81 @@
+/*
+ * endpoint.c - local device inventory; see endpoint.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "common/hash.h"
+
+#define ENDPOINT_HASH_SEED 0x656e6470ULL /* "endp" */
+
+int endpoint_table_init(struct endpoint_table *t, size_t max_endpoints)
+{
+    size_t cap = 64;
+
+    memset(t, 0, sizeof(*t));
+    while (cap * 3 / 4 < max_endpoints)
+        cap <<= 1;
+    t->slot = calloc(cap, sizeof(*t->slot));
+    if (t->slot == NULL)
+        return -1;
+    t->cap = cap;
+    return 0;
+}
+
+void endpoint_table_destroy(struct endpoint_table *t)
+{
+    free(t->slot);
+    t->slot = NULL;
+}
+
+static int add_ip(struct endpoint *e, int ip_version, const uint8_t *addr)
+{
+    size_t alen = ip_version == 4 ? 4 : 16;
+    int i;
+
+    for (i = 0; i < e->nip; i++)
+        if (e->ip[i].ip_version == ip_version && memcmp(e->ip[i].addr, addr, alen) == 0)
+            return 0;
+    if (e->nip >= ENDPOINT_MAX_IPS)
+        return 0;
+    memset(&e->ip[e->nip], 0, sizeof(e->ip[0]));
+    e->ip[e->nip].ip_version = (uint8_t)ip_version;
+    memcpy(e->ip[e->nip].addr, addr, alen);
+    e->nip++;
+    return 1;
+}
+
+struct endpoint *endpoint_note(struct endpoint_table *t, const uint8_t *mac, int ip_version,
+                               const uint8_t *addr, uint32_t len, uint64_t ts_us, int *is_new)
+{
+    size_t i = hash_bytes(mac, 6, ENDPOINT_HASH_SEED) & (t->cap - 1);
+    struct endpoint *e;
+
+    *is_new = 0;
+    for (;;) {
+        e = &t->slot[i];
+        if (!e->used || memcmp(e->mac, mac, 6) == 0)
+            break;
+        i = (i + 1) & (t->cap - 1);
+    }
+    if (!e->used) {
+        if (t->count >= t->cap * 3 / 4) {
+            t->dropped++;
+            return NULL;
+        }
+        e->used = 1;
+        memcpy(e->mac, mac, 6);
+        e->first_us = ts_us;
+        t->count++;
+        *is_new = 1;
+    }
+    if (addr && add_ip(e, ip_version, addr))
+        *is_new = 1;
+    if (ts_us > e->last_us)
+        e->last_us = ts_us;
+    e->packets++;
+    e->bytes += len;
+    e->dirty = 1;
+    return e;
+}

@@ -1,0 +1,259 @@
+/*
+ * source.c - open libpcap sources, interface addresses, interface counters.
+ */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#if defined(__linux__)
+#include <linux/if_packet.h>
+#elif defined(AF_LINK)
+#include <net/if_dl.h>
+#endif
+
+#include "source.h"
+
+#define SOURCE_MAX_ENDPOINTS 65536
+#define ETH_WIRE_OVERHEAD    24 /* preamble+SFD 8, FCS 4, inter-frame gap 12 */
+
+static void source_init(struct source *s, const char *name)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+    s->name = strdup(name);
+}
+
+static int apply_filter(struct source *s, const char *filter, char *err)
+{
+    struct bpf_program prog;
+
+    if (filter == NULL || *filter == '\0')
+        return 0;
+    if (pcap_compile(s->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+        snprintf(err, SOURCE_ERR_MAX, "%s: bad filter '%s': %s", s->name, filter,
+                 pcap_geterr(s->pcap));
+        return -1;
+    }
+    if (pcap_setfilter(s->pcap, &prog) < 0) {
+        snprintf(err, SOURCE_ERR_MAX, "%s: cannot set filter: %s", s->name, pcap_geterr(s->pcap));
+        pcap_freecode(&prog);
+        return -1;
+    }
+    pcap_freecode(&prog);
+    s->filter = filter;
+    return 0;
+}
+
+static int check_dlt(struct source *s, char *err)
+{
+    s->dlt = pcap_datalink(s->pcap);
+    if (!decode_dlt_supported(s->dlt)) {
+        const char *n = pcap_datalink_val_to_name(s->dlt);
+        snprintf(err, SOURCE_ERR_MAX, "%s: link type %d (%s) is not supported", s->name, s->dlt,
+                 n ? n : "unknown");
+        return -1;
+    }
+    return 0;
+}
+
+/* The interface's MAC and addresses, by getifaddrs (Linux, BSD, macOS). */
+static void read_ifaddrs(struct source *s)
+{
+    struct ifaddrs *ifa, *i;
+    char buf[INET6_ADDRSTRLEN];
+
+    if (getifaddrs(&ifa) < 0)
+        return;
+    for (i = ifa; i; i = i->ifa_next) {
+        if (i->ifa_addr == NULL || strcmp(i->ifa_name, s->name) != 0)
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6) {
+            const void *a = i->ifa_addr->sa_family == AF_INET
+                                ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                                : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+            if (s->naddr < SOURCE_MAX_ADDRS &&
+                inet_ntop(i->ifa_addr->sa_family, a, buf, sizeof(buf)))
+                s->addr[s->naddr++] = strdup(buf);
+        }
+#if defined(__linux__)
+        else if (i->ifa_addr->sa_family == AF_PACKET) {
+            struct sockaddr_ll *ll = (struct sockaddr_ll *)i->ifa_addr;
+            if (ll->sll_halen == 6) {
+                memcpy(s->mac, ll->sll_addr, 6);
+                s->has_mac = 1;
+            }
+        }
+#elif defined(AF_LINK)
+        else if (i->ifa_addr->sa_family == AF_LINK) {
+            struct sockaddr_dl *dl = (struct sockaddr_dl *)i->ifa_addr;
+            if (dl->sdl_alen == 6) {
+                memcpy(s->mac, LLADDR(dl), 6);
+                s->has_mac = 1;
+            }
+        }
+#endif
+    }
+    freeifaddrs(ifa);
+}
+
+int source_open_live(struct source *s, const char *ifname, const struct capture_opts *o, char *err)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+
+    source_init(s, ifname);
+    s->pcap = pcap_create(ifname, ebuf);
+    if (s->pcap == NULL) {
+        snprintf(err, SOURCE_ERR_MAX, "%s: %s", ifname, ebuf);
+        return -1;
+    }
+    pcap_set_snaplen(s->pcap, o->snaplen);
+    pcap_set_promisc(s->pcap, o->promisc);
+    pcap_set_timeout(s->pcap, o->timeout_ms);
+    if (o->immediate)
+        pcap_set_immediate_mode(s->pcap, 1);
+    if (o->buffer_mb > 0)
+        pcap_set_buffer_size(s->pcap, o->buffer_mb * 1024 * 1024);
+    if (pcap_activate(s->pcap) < 0) {
+        snprintf(err, SOURCE_ERR_MAX, "%s: cannot capture: %s", ifname, pcap_geterr(s->pcap));
+        return -1;
+    }
+    if (check_dlt(s, err) < 0 || apply_filter(s, o->filter, err) < 0)
+        return -1;
+    if (pcap_setnonblock(s->pcap, 1, ebuf) < 0) {
+        snprintf(err, SOURCE_ERR_MAX, "%s: %s", ifname, ebuf);
+        return -1;
+    }
+    s->fd = pcap_get_selectable_fd(s->pcap);
+    s->snaplen = pcap_snapshot(s->pcap);
+    read_ifaddrs(s);
+    return endpoint_table_init(&s->ep, SOURCE_MAX_ENDPOINTS);
+}
+
+int source_open_file(struct source *s, const char *path, const struct capture_opts *o, char *err)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+
+    source_init(s, path);
+    s->is_file = 1;
+    s->pcap = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    if (s->pcap == NULL) {
+        snprintf(err, SOURCE_ERR_MAX, "%s: %s", path, ebuf);
+        return -1;
+    }
+    if (check_dlt(s, err) < 0 || apply_filter(s, o->filter, err) < 0)
+        return -1;
+    s->snaplen = pcap_snapshot(s->pcap);
+    return endpoint_table_init(&s->ep, SOURCE_MAX_ENDPOINTS);
+}
+
+void source_close(struct source *s)
+{
+    int i;
+
+    if (s->pcap)
+        pcap_close(s->pcap);
+    for (i = 0; i < s->naddr; i++)
+        free(s->addr[i]);
+    endpoint_table_destroy(&s->ep);
+    free(s->name);
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+}
+
+void source_add_local_nets(const struct source *s, struct netset *local)
+{
+    struct ifaddrs *ifa, *i;
+
+    if (s->is_file || getifaddrs(&ifa) < 0)
+        return;
+    for (i = ifa; i; i = i->ifa_next) {
+        const uint8_t *a, *m;
+        int v, bits = 0, b;
+
+        if (i->ifa_addr == NULL || i->ifa_netmask == NULL || strcmp(i->ifa_name, s->name) != 0)
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            v = 4;
+            a = (const uint8_t *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+            m = (const uint8_t *)&((struct sockaddr_in *)i->ifa_netmask)->sin_addr;
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            v = 6;
+            a = (const uint8_t *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+            m = (const uint8_t *)&((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr;
+        } else {
+            continue;
+        }
+        for (b = 0; b < (v == 4 ? 32 : 128) && (m[b / 8] & (0x80 >> (b % 8))); b++)
+            bits++;
+        netset_add_addr(local, v, a, bits);
+    }
+    freeifaddrs(ifa);
+}
+
+void source_count(struct iface_counters *c, const struct pkt *p, int dlt)
+{
+    uint16_t seen = p->seen;
+
+    c->raw++;
+    if (p->len > c->largest_bytes)
+        c->largest_bytes = p->len;
+    c->wire_bytes += p->len + (dlt == DECODE_DLT_EN10MB ? ETH_WIRE_OVERHEAD : 0);
+    if (seen & PKT_SEEN_ETH)
+        c->ethernet++;
+    if (seen & PKT_SEEN_VLAN)
+        c->vlan++;
+    if (seen & PKT_SEEN_MPLS)
+        c->mpls++;
+    if (seen & PKT_SEEN_PPPOE)
+        c->pppoe++;
+    if (seen & PKT_SEEN_ARP)
+        c->arp++;
+    if (p->reason != DECODE_OK) {
+        c->discarded++;
+        c->discarded_bytes += p->len;
+        c->reasons[p->reason < DECODE_REASON__COUNT ? p->reason : 0]++;
+        return;
+    }
+    if (p->ip_version == 0)
+        return;
+    c->ip++;
+    c->ip_bytes += p->len;
+    if (p->ip_version == 4)
+        c->ip4++;
+    else
+        c->ip6++;
+    if (seen & PKT_SEEN_TUNNEL)
+        c->tunnel++;
+    if (seen & PKT_SEEN_FRAG)
+        c->fragmented++;
+    switch (p->ip_proto) {
+    case 6:
+        c->tcp++;
+        if (p->l4_off && (p->tcp_flags & TCP_RST))
+            c->tcp_resets++;
+        break;
+    case 17:
+        c->udp++;
+        break;
+    case 1:
+    case 58:
+        c->icmp++;
+        break;
+    case 2:
+        c->igmp++;
+        break;
+    }
+}
+
+void source_read_stats(struct source *s)
+{
+    struct pcap_stat st;
+
+    if (s->is_file || s->pcap == NULL || pcap_stats(s->pcap, &st) < 0)
+        return;
+    s->c.capture_dropped = (uint64_t)st.ps_drop + st.ps_ifdrop;
+}

@@ -1,0 +1,99 @@
+/*
+ * emit.h - building events and handing them to the exporters.
+ *
+ * Producers (capture thread, flow workers) fill a protobuf-c struct on the
+ * stack, stamp it (agent id, sequence, time) and call ev_emit, which packs
+ * it into one heap item and queues it. Packing here, in the producer,
+ * spreads the encoding cost over the workers and leaves the exporter with
+ * bytes it can write as they are (-o pb) or decode by reflection (-o json).
+ *
+ * Sequence numbers come from one counter for the whole agent, taken when
+ * the event is built; a dropped event leaves a visible gap.
+ */
+#ifndef SONDE_EMIT_H
+#define SONDE_EMIT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "common/queue.h"
+#include "sonde/v1/events.pb-c.h"
+
+/* Event oneof tags (field numbers of sonde.v1.Event). */
+enum ev_tag {
+    EV_AGENT_HELLO = 1,
+    EV_AGENT_STATUS = 2,
+    EV_INTERFACE = 3,
+    EV_INTERFACE_STATS = 4,
+    EV_ENDPOINT = 5,
+    EV_FLOW = 6,
+    EV_FLOW_STATS = 7,
+    EV_FLOW_PURGE = 8,
+    EV_ETH = 20,
+    EV_ARP = 21,
+    EV_IP4 = 22,
+    EV_IP6 = 23,
+    EV_TCP = 24,
+    EV_UDP = 25,
+    EV_ICMP4 = 26,
+    EV_ICMP6 = 27,
+    EV_TAG_MAX = 63
+};
+
+#define EV_MASK(tag)        (1ULL << (tag))
+#define EV_DEFAULT_MASK                                                                            \
+    (EV_MASK(EV_AGENT_HELLO) | EV_MASK(EV_AGENT_STATUS) | EV_MASK(EV_INTERFACE) |                  \
+     EV_MASK(EV_INTERFACE_STATS) | EV_MASK(EV_ENDPOINT) | EV_MASK(EV_FLOW) |                       \
+     EV_MASK(EV_FLOW_STATS) | EV_MASK(EV_FLOW_PURGE))
+#define EV_PACKET_MASK                                                                             \
+    (EV_MASK(EV_ETH) | EV_MASK(EV_ARP) | EV_MASK(EV_IP4) | EV_MASK(EV_IP6) | EV_MASK(EV_TCP) |     \
+     EV_MASK(EV_UDP) | EV_MASK(EV_ICMP4) | EV_MASK(EV_ICMP6))
+
+#define EV_MAX_SOURCES 64
+
+/* What every producer shares: read-only after start, except the atomics. */
+struct ev_sink {
+    char *agent_id;
+    uint64_t mask;           /* enabled tags */
+    int wait;                /* block on a full queue (file input) instead of dropping */
+    uint32_t sampling_rate;  /* flow packet sampling, 1 = none */
+    uint16_t cid_seed;       /* Community ID seed */
+    const char *iface[EV_MAX_SOURCES]; /* source names by index */
+    struct evq *q;
+    atomic_uint_fast64_t seq;
+    atomic_uint_fast64_t events, dropped;
+};
+
+static inline int ev_enabled(const struct ev_sink *s, int tag)
+{
+    return (s->mask & EV_MASK(tag)) != 0;
+}
+
+static inline const char *ev_iface_name(const struct ev_sink *s, unsigned source)
+{
+    return source < EV_MAX_SOURCES && s->iface[source] ? s->iface[source] : "";
+}
+
+/* Next sequence number. */
+uint64_t ev_next_seq(struct ev_sink *s);
+
+/* Stamp the three header fields every event message starts with. */
+#define EV_STAMP(sink, msg, ts_ms)                                                                 \
+    do {                                                                                           \
+        (msg).agent_id = (sink)->agent_id;                                                         \
+        (msg).seq = ev_next_seq(sink);                                                             \
+        (msg).timestamp = (ts_ms);                                                                 \
+    } while (0)
+
+/* Pack and queue. Returns 0, or -1 if dropped (counted). */
+int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m);
+
+/* Text forms shared by the builders. buf sizes: */
+#define EV_IP_STRLEN  46
+#define EV_MAC_STRLEN 18
+void ev_fmt_ip(char *buf, int ip_version, const uint8_t *addr);
+void ev_fmt_mac(char *buf, const uint8_t *mac);
+
+#endif

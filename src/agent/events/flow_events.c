@@ -1,0 +1,199 @@
+/*
+ * flow_events.c - the three flow events.
+ *
+ * Counters are kept by key side in the flow record; here they are turned
+ * into the Netify view: local_* is the side classified local when the flow
+ * was created, other_* the opposite side.
+ */
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "flow_events.h"
+#include "flow/community_id.h"
+
+#define US_PER_MS 1000
+
+void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    int i;
+
+    if (!(f->flags & FLOW_F_DIGEST)) {
+        /* The canonical key plus the interface name: stable across runs,
+         * thread counts and directions. */
+        const char *ifname = ev_iface_name(s, f->key.source);
+        uint8_t buf[sizeof(f->key) + 256];
+        size_t n = sizeof(f->key), il = strlen(ifname);
+        struct flow_key k = f->key;
+
+        k.source = 0;
+        if (il > 256)
+            il = 256;
+        memcpy(buf, &k, sizeof(k));
+        if (il)
+            memcpy(buf + n, ifname, il);
+        SHA1(buf, n + il, f->digest);
+        f->flags |= FLOW_F_DIGEST;
+    }
+    for (i = 0; i < 20; i++) {
+        out[2 * i] = hex[f->digest[i] >> 4];
+        out[2 * i + 1] = hex[f->digest[i] & 15];
+    }
+    out[40] = '\0';
+}
+
+static void fill_tcp(Sonde__V1__TcpInfo *t, const struct flow *f)
+{
+    int l = f->local, o = !f->local;
+
+    t->state = (Sonde__V1__TcpState)f->tcp_state;
+    t->flags_local = f->tcp_flags[l];
+    t->flags_other = f->tcp_flags[o];
+    t->rtt_us = f->rtt_us;
+    t->retransmits = f->retransmits;
+    t->resets = f->resets;
+    t->seq_errors = f->seq_errors;
+    t->mss_local = f->mss[l];
+    t->mss_other = f->mss[o];
+}
+
+/* The counters every flow event carries, in the Netify view. */
+#define FILL_COUNTERS(m, f)                                                                        \
+    do {                                                                                           \
+        int l_ = (f)->local, o_ = !(f)->local;                                                     \
+        (m).local_bytes = (f)->bytes[l_];                                                          \
+        (m).other_bytes = (f)->bytes[o_];                                                          \
+        (m).local_packets = (f)->pkts[l_];                                                         \
+        (m).other_packets = (f)->pkts[o_];                                                         \
+        (m).total_bytes = (f)->bytes[0] + (f)->bytes[1];                                           \
+        (m).total_packets = (f)->pkts[0] + (f)->pkts[1];                                           \
+        (m).last_seen_at = (f)->last_us / US_PER_MS;                                               \
+    } while (0)
+
+static void fill_community_id(struct ev_sink *s, const struct flow *f, char *out)
+{
+    const struct flow_key *k = &f->key;
+    int src = f->origin, dst = !f->origin;
+    uint16_t sp = k->port[src], dp = k->port[dst];
+
+    if (k->proto == 1 || k->proto == 58) {
+        sp = f->icmp_type;
+        dp = f->icmp_code;
+    }
+    if (community_id_v1(out, s->cid_seed, k->ip_version, k->proto, k->addr[src], k->addr[dst], sp,
+                        dp) < 0)
+        out[0] = '\0';
+}
+
+void ev_flow(struct ev_sink *s, struct flow *f, uint64_t now_us)
+{
+    Sonde__V1__Flow m = SONDE__V1__FLOW__INIT;
+    Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
+    Sonde__V1__Tunnel tun = SONDE__V1__TUNNEL__INIT;
+    char digest[EV_DIGEST_HEXLEN], cid[COMMUNITY_ID_LEN];
+    char lip[EV_IP_STRLEN], oip[EV_IP_STRLEN], lmac[EV_MAC_STRLEN], omac[EV_MAC_STRLEN];
+    char tsrc[EV_IP_STRLEN], tdst[EV_IP_STRLEN];
+    const struct flow_key *k = &f->key;
+    int l = f->local, o = !f->local;
+
+    if (!ev_enabled(s, EV_FLOW))
+        return;
+    EV_STAMP(s, m, now_us / US_PER_MS);
+    ev_flow_digest(s, f, digest);
+    fill_community_id(s, f, cid);
+    ev_fmt_ip(lip, k->ip_version, k->addr[l]);
+    ev_fmt_ip(oip, k->ip_version, k->addr[o]);
+    ev_fmt_mac(lmac, f->mac[l]);
+    ev_fmt_mac(omac, f->mac[o]);
+    m.interface = (char *)ev_iface_name(s, k->source);
+    m.digest = digest;
+    m.community_id = cid;
+    m.ip_version = k->ip_version;
+    m.ip_protocol = k->proto;
+    m.vlan_id = k->vlan;
+    m.vlan_inner = f->vlan_inner;
+    m.mpls_label = f->mpls_label;
+    m.local_mac = lmac;
+    m.other_mac = omac;
+    m.local_ip = lip;
+    m.other_ip = oip;
+    m.local_port = k->port[l];
+    m.other_port = k->port[o];
+    m.other_type = (Sonde__V1__OtherType)f->other_type;
+    m.local_origin = f->origin == f->local;
+    m.first_seen_at = f->first_us / US_PER_MS;
+    FILL_COUNTERS(m, f);
+    m.established = (f->flags & FLOW_F_ESTABLISHED) != 0;
+    m.sampling_rate = s->sampling_rate;
+    m.fragments = f->fragments;
+    if (k->proto == 1 || k->proto == 58) {
+        m.icmp_type = f->icmp_type;
+        m.icmp_code = f->icmp_code;
+    }
+    if (k->proto == 6) {
+        fill_tcp(&tcp, f);
+        m.tcp = &tcp;
+    }
+    if (f->tunnel) {
+        tun.type = (Sonde__V1__TunnelType)f->tunnel->type;
+        tun.id = f->tunnel->id;
+        tun.depth = f->tunnel->depth;
+        tsrc[0] = tdst[0] = '\0';
+        if (f->tunnel->ip_version) {
+            ev_fmt_ip(tsrc, f->tunnel->ip_version, f->tunnel->src);
+            ev_fmt_ip(tdst, f->tunnel->ip_version, f->tunnel->dst);
+        }
+        tun.outer_src_ip = tsrc;
+        tun.outer_dst_ip = tdst;
+        m.tunnel = &tun;
+    }
+    ev_emit(s, EV_FLOW, &m.base);
+}
+
+void ev_flow_stats(struct ev_sink *s, struct flow *f, uint64_t now_us)
+{
+    Sonde__V1__FlowStats m = SONDE__V1__FLOW_STATS__INIT;
+    Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
+    char digest[EV_DIGEST_HEXLEN];
+
+    if (!ev_enabled(s, EV_FLOW_STATS))
+        return;
+    EV_STAMP(s, m, now_us / US_PER_MS);
+    ev_flow_digest(s, f, digest);
+    m.interface = (char *)ev_iface_name(s, f->key.source);
+    m.digest = digest;
+    FILL_COUNTERS(m, f);
+    m.delta_bytes = m.total_bytes - f->stats_bytes;
+    m.delta_packets = m.total_packets - f->stats_pkts;
+    m.sampling_rate = s->sampling_rate;
+    if (f->key.proto == 6) {
+        fill_tcp(&tcp, f);
+        m.tcp = &tcp;
+    }
+    ev_emit(s, EV_FLOW_STATS, &m.base);
+}
+
+void ev_flow_purge(struct ev_sink *s, struct flow *f, int reason, uint64_t now_us)
+{
+    Sonde__V1__FlowPurge m = SONDE__V1__FLOW_PURGE__INIT;
+    Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
+    char digest[EV_DIGEST_HEXLEN];
+
+    if (!ev_enabled(s, EV_FLOW_PURGE))
+        return;
+    EV_STAMP(s, m, now_us / US_PER_MS);
+    ev_flow_digest(s, f, digest);
+    m.interface = (char *)ev_iface_name(s, f->key.source);
+    m.digest = digest;
+    m.reason = (Sonde__V1__PurgeReason)reason;
+    m.first_seen_at = f->first_us / US_PER_MS;
+    FILL_COUNTERS(m, f);
+    m.sampling_rate = s->sampling_rate;
+    m.fragments = f->fragments;
+    if (f->key.proto == 6) {
+        fill_tcp(&tcp, f);
+        m.tcp = &tcp;
+    }
+    ev_emit(s, EV_FLOW_PURGE, &m.base);
+}

@@ -1,0 +1,171 @@
+/*
+ * export.c - the exporter thread; see export.h.
+ *
+ * JSON needs the message decoded again (protobuf-c unpack, then the
+ * reflective encoder); pb output writes the packed bytes as they came.
+ * Writes go through stdio buffers and are flushed when the queue runs dry,
+ * so a tail -f of the output is at most ~a second behind.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "export.h"
+#include "event.h"
+#include "json.h"
+#include "pbfile.h"
+
+#define EXPORT_IDLE_MS  500
+#define EXPORT_STDIO_BUF (1 << 20)
+
+int export_add(struct exporter *x, const char *spec, char *err)
+{
+    struct export_output *o;
+    const char *colon = strchr(spec, ':');
+    const char *path = colon ? colon + 1 : NULL;
+
+    if (x->nout >= EXPORT_MAX_OUTPUTS) {
+        snprintf(err, EXPORT_ERR_MAX, "-o %s: at most %d outputs", spec, EXPORT_MAX_OUTPUTS);
+        return -1;
+    }
+    o = &x->out[x->nout];
+    memset(o, 0, sizeof(*o));
+    if (strcmp(spec, "null") == 0) {
+        o->kind = EXPORT_NULL;
+    } else if (colon && strncmp(spec, "json", (size_t)(colon - spec)) == 0 && colon - spec == 4) {
+        o->kind = EXPORT_JSON;
+        x->need_json = 1;
+    } else if (colon && strncmp(spec, "pb", 2) == 0 && colon - spec == 2) {
+        o->kind = EXPORT_PB;
+    } else {
+        snprintf(err, EXPORT_ERR_MAX, "-o %s: expected json:PATH, pb:PATH or null", spec);
+        return -1;
+    }
+    if (o->kind != EXPORT_NULL) {
+        if (path == NULL || *path == '\0') {
+            snprintf(err, EXPORT_ERR_MAX, "-o %s: missing path", spec);
+            return -1;
+        }
+        if (strcmp(path, "-") == 0) {
+            o->f = stdout;
+        } else {
+            o->f = fopen(path, o->kind == EXPORT_PB ? "wb" : "w");
+            if (o->f == NULL) {
+                snprintf(err, EXPORT_ERR_MAX, "-o %s: %s", spec, strerror(errno));
+                return -1;
+            }
+            o->close_f = 1;
+            setvbuf(o->f, NULL, _IOFBF, EXPORT_STDIO_BUF);
+        }
+        o->path = strdup(path);
+    }
+    x->nout++;
+    return 0;
+}
+
+static void write_out(struct export_output *o, const void *p, size_t n)
+{
+    if (fwrite(p, 1, n, o->f) != n) {
+        if (o->errors++ == 0)
+            fprintf(stderr, "sonde: error: writing %s: %s\n", o->path, strerror(errno));
+        return;
+    }
+    o->written++;
+}
+
+static void export_one(struct exporter *x, struct evq_item *it)
+{
+    ProtobufCMessage *m = NULL;
+    int i;
+
+    if (x->need_json) {
+        const ProtobufCMessageDescriptor *d = schema_event_descriptor((int)it->tag);
+
+        m = d ? protobuf_c_message_unpack(d, NULL, it->len, it->data) : NULL;
+        if (m == NULL)
+            x->json_errors++;
+    }
+    for (i = 0; i < x->nout; i++) {
+        struct export_output *o = &x->out[i];
+
+        sbuf_reset(&x->buf);
+        if (o->kind == EXPORT_PB) {
+            pbfile_frame_event(&x->buf, (int)it->tag, it->data, it->len);
+        } else if (o->kind == EXPORT_JSON && m) {
+            schema_json_encode(&x->buf, m);
+            sbuf_putc(&x->buf, '\n');
+        } else {
+            continue;
+        }
+        if (sbuf_ok(&x->buf))
+            write_out(o, x->buf.data, x->buf.len);
+        else
+            o->errors++;
+    }
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static void flush_all(struct exporter *x)
+{
+    int i;
+
+    for (i = 0; i < x->nout; i++)
+        if (x->out[i].f)
+            fflush(x->out[i].f);
+}
+
+static void *export_main(void *arg)
+{
+    struct exporter *x = arg;
+
+    for (;;) {
+        struct evq_item *it = evq_pop(x->q, EXPORT_IDLE_MS);
+
+        if (it == NULL) {
+            flush_all(x);
+            if (evq_finished(x->q))
+                break;
+            continue;
+        }
+        export_one(x, it);
+        free(it);
+    }
+    return NULL;
+}
+
+int export_start(struct exporter *x, struct evq *q)
+{
+    x->q = q;
+    sbuf_init(&x->buf);
+    if (pthread_create(&x->thread, NULL, export_main, x) != 0)
+        return -1;
+    x->started = 1;
+    return 0;
+}
+
+int export_join(struct exporter *x)
+{
+    int i, rc = 0;
+
+    if (x->started)
+        pthread_join(x->thread, NULL);
+    x->started = 0;
+    for (i = 0; i < x->nout; i++) {
+        struct export_output *o = &x->out[i];
+
+        if (o->f && fflush(o->f) != 0)
+            o->errors++;
+        if (o->close_f && fclose(o->f) != 0)
+            o->errors++;
+        if (o->errors) {
+            fprintf(stderr, "sonde: error: %s: %llu events not written\n", o->path,
+                    (unsigned long long)o->errors);
+            rc = -1;
+        }
+        free(o->path);
+        o->f = NULL;
+    }
+    sbuf_free(&x->buf);
+    return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * table.h - the flow table of one worker: a chained hash table for lookup
+ * plus one LRU list per timeout class for expiry and eviction.
+ *
+ * Within a list every flow has the same idle timeout and flows are moved to
+ * the tail when they see a packet, so the head is always the first to
+ * expire: expiry costs O(expired), never a scan. The oldest idle flow of
+ * the whole table is the oldest of the (three) list heads.
+ */
+#ifndef SONDE_FLOW_TABLE_H
+#define SONDE_FLOW_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+
+struct flow_table {
+    struct flow **buckets;
+    size_t mask; /* nbuckets - 1 */
+    struct flow *head[FLOW_LIST__COUNT], *tail[FLOW_LIST__COUNT];
+    size_t count, max;
+};
+
+int flow_table_init(struct flow_table *t, size_t max_flows);
+/* Frees every flow still in the table. */
+void flow_table_destroy(struct flow_table *t);
+uint64_t flow_key_hash(const struct flow_key *k);
+struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint64_t hash);
+/* Insert a zeroed flow with this key at the tail of list; NULL when full or
+ * out of memory (make room first with flow_table_oldest + remove). */
+struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, uint64_t hash,
+                               int list);
+/* Move to the tail of list (the flow just saw a packet). */
+void flow_table_touch(struct flow_table *t, struct flow *f, int list);
+/* The least recently seen flow of all lists, or NULL when empty. */
+struct flow *flow_table_oldest(struct flow_table *t);
+/* Unlink and free. */
+void flow_table_remove(struct flow_table *t, struct flow *f);
+
+#endif

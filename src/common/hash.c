@@ -1,0 +1,60 @@
+/*
+ * hash.c - word-at-a-time multiply/xor-shift hash with a 64-bit finalizer.
+ * Keys are short (up to ~48 bytes), so a simple loop over 8-byte words with
+ * a strong final mix is both fast and well distributed.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hash.h"
+
+#define HASH_K1 0x9e3779b97f4a7c15ULL
+#define HASH_K2 0xbf58476d1ce4e5b9ULL
+#define HASH_K3 0x94d049bb133111ebULL
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= HASH_K2;
+    x ^= x >> 27;
+    x *= HASH_K3;
+    x ^= x >> 31;
+    return x;
+}
+
+uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    uint64_t h = seed ^ (n * HASH_K1);
+    uint64_t w;
+
+    while (n >= 8) {
+        memcpy(&w, b, 8);
+        h = (h ^ mix64(w + HASH_K1)) * HASH_K1;
+        b += 8;
+        n -= 8;
+    }
+    if (n) {
+        w = 0;
+        memcpy(&w, b, n);
+        h = (h ^ mix64(w + HASH_K1)) * HASH_K1;
+    }
+    return mix64(h);
+}
+
+uint64_t hash_random_seed(void)
+{
+    uint64_t seed = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+
+    if (f) {
+        if (fread(&seed, sizeof(seed), 1, f) != 1)
+            seed = 0;
+        fclose(f);
+    }
+    if (seed == 0)
+        seed = mix64((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
+    return seed;
+}

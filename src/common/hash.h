@@ -1,0 +1,16 @@
+/*
+ * hash.h - a fast, seeded 64-bit hash for fixed-size keys (flow keys,
+ * fragment keys, MAC addresses). Not cryptographic: the seed is random per
+ * process so that crafted traffic cannot aim at one hash chain.
+ */
+#ifndef SONDE_HASH_H
+#define SONDE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
+/* A seed from the system's randomness (falls back to time and pid). */
+uint64_t hash_random_seed(void);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * queue.c - bounded event queue and SPSC packet ring; see queue.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "queue.h"
+
+int evq_init(struct evq *q, size_t max_depth)
+{
+    memset(q, 0, sizeof(*q));
+    q->max_depth = max_depth;
+    if (pthread_mutex_init(&q->lock, NULL))
+        return -1;
+    if (pthread_cond_init(&q->nonempty, NULL) || pthread_cond_init(&q->nonfull, NULL))
+        return -1;
+    return 0;
+}
+
+void evq_destroy(struct evq *q)
+{
+    struct evq_item *it = q->head, *next;
+
+    for (; it; it = next) {
+        next = it->next;
+        free(it);
+    }
+    pthread_cond_destroy(&q->nonempty);
+    pthread_cond_destroy(&q->nonfull);
+    pthread_mutex_destroy(&q->lock);
+}
+
+int evq_push(struct evq *q, struct evq_item *item, int wait)
+{
+    pthread_mutex_lock(&q->lock);
+    while (q->depth >= q->max_depth && wait && !q->closed)
+        pthread_cond_wait(&q->nonfull, &q->lock);
+    if (q->depth >= q->max_depth || q->closed) {
+        q->dropped++;
+        pthread_mutex_unlock(&q->lock);
+        free(item);
+        return -1;
+    }
+    item->next = NULL;
+    if (q->tail)
+        q->tail->next = item;
+    else
+        q->head = item;
+    q->tail = item;
+    q->depth++;
+    pthread_cond_signal(&q->nonempty);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+struct evq_item *evq_pop(struct evq *q, int timeout_ms)
+{
+    struct evq_item *it;
+    struct timespec deadline;
+
+    if (timeout_ms > 0)
+        deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&q->lock);
+    while (q->head == NULL && !q->closed) {
+        if (timeout_ms <= 0) {
+            pthread_cond_wait(&q->nonempty, &q->lock);
+        } else if (pthread_cond_timedwait(&q->nonempty, &q->lock, &deadline) == ETIMEDOUT) {
+            break;
+        }
+    }
+    it = q->head;
+    if (it) {
+        q->head = it->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        q->depth--;
+        pthread_cond_signal(&q->nonfull);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return it;
+}
+
+void evq_close(struct evq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->nonempty);
+    pthread_cond_broadcast(&q->nonfull);
+    pthread_mutex_unlock(&q->lock);
+}
+
+size_t evq_depth(struct evq *q)
+{
+    size_t d;
+
+    pthread_mutex_lock(&q->lock);
+    d = q->depth;
+    pthread_mutex_unlock(&q->lock);
+    return d;
+}
+
+int evq_finished(struct evq *q)
+{
+    int done;
+
+    pthread_mutex_lock(&q->lock);
+    done = q->closed && q->head == NULL;
+    pthread_mutex_unlock(&q->lock);
+    return done;
+}
+
+uint64_t evq_dropped(struct evq *q)
+{
+    uint64_t d;
+
+    pthread_mutex_lock(&q->lock);
+    d = q->dropped;
+    pthread_mutex_unlock(&q->lock);
+    return d;
+}
+
+/* ---- SPSC packet ring ---- */
+
+static uint32_t rec_size(uint32_t payload)
+{
+    size_t sz = sizeof(struct pring_rec) + payload;
+
+    return (uint32_t)((sz + PRING_ALIGN - 1) & ~(size_t)(PRING_ALIGN - 1));
+}
+
+int pring_init(struct pring *r, size_t cap)
+{
+    size_t c = 4096;
+
+    while (c < cap)
+        c <<= 1;
+    r->buf = aligned_alloc(64, c);
+    if (r->buf == NULL)
+        return -1;
+    r->cap = c;
+    atomic_init(&r->head, 0);
+    atomic_init(&r->tail, 0);
+    return 0;
+}
+
+void pring_destroy(struct pring *r)
+{
+    free(r->buf);
+    r->buf = NULL;
+}
+
+/*
+ * head and tail are free-running byte counters; their difference is the
+ * bytes in use. A record that would cross the end of the buffer is preceded
+ * by a WRAP record filling the rest, so every record is contiguous.
+ */
+struct pring_rec *pring_reserve(struct pring *r, uint32_t payload)
+{
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uint32_t need = rec_size(payload);
+    size_t pos = head & (r->cap - 1);
+    size_t room_end = r->cap - pos;
+    struct pring_rec *rec;
+
+    if (need > r->cap / 2)
+        return NULL;
+    if (room_end < need) {
+        /* Need the rest of the buffer for padding plus the record at 0. */
+        if (r->cap - (head - tail) < room_end + need)
+            return NULL;
+        rec = (struct pring_rec *)(r->buf + pos);
+        rec->size = (uint32_t)room_end;
+        rec->kind = PRING_WRAP;
+        head += room_end;
+        atomic_store_explicit(&r->head, head, memory_order_release);
+        pos = 0;
+    } else if (r->cap - (head - tail) < need) {
+        return NULL;
+    }
+    rec = (struct pring_rec *)(r->buf + pos);
+    rec->size = need;
+    return rec;
+}
+
+void pring_commit(struct pring *r, struct pring_rec *rec)
+{
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+
+    atomic_store_explicit(&r->head, head + rec->size, memory_order_release);
+}
+
+struct pring_rec *pring_peek(struct pring *r)
+{
+    for (;;) {
+        size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+        struct pring_rec *rec;
+
+        if (head == tail)
+            return NULL;
+        rec = (struct pring_rec *)(r->buf + (tail & (r->cap - 1)));
+        if (rec->kind != PRING_WRAP)
+            return rec;
+        atomic_store_explicit(&r->tail, tail + rec->size, memory_order_release);
+    }
+}
+
+void pring_release(struct pring *r, struct pring_rec *rec)
+{
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+
+    atomic_store_explicit(&r->tail, tail + rec->size, memory_order_release);
+}
+
+size_t pring_used(struct pring *r)
+{
+    return atomic_load_explicit(&r->head, memory_order_relaxed) -
+           atomic_load_explicit(&r->tail, memory_order_relaxed);
+}

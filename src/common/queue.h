@@ -1,0 +1,87 @@
+/*
+ * queue.h - the two bounded queues of the agent's pipeline.
+ *
+ * evq: many producers (flow workers, capture) to one consumer (exporter),
+ * carrying packed events. A mutex and two condition variables: events are
+ * per flow, not per packet, so this is far from the hot path.
+ *
+ * pring: one producer (capture) to one consumer (a flow worker), carrying
+ * packets. This one is per packet, so it is a lock-free single-producer
+ * single-consumer byte ring with C11 atomics; records are variable-sized
+ * (header + captured bytes) and never straddle the end of the buffer.
+ *
+ * Both are bounded. A producer either waits for room (reading a file: no
+ * loss) or drops and counts (live capture: never stall the kernel ring).
+ */
+#ifndef SONDE_QUEUE_H
+#define SONDE_QUEUE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- events ---- */
+
+struct evq_item {
+    struct evq_item *next;
+    uint32_t tag; /* Event oneof field number */
+    uint32_t len;
+    uint8_t data[]; /* packed message */
+};
+
+struct evq {
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty, nonfull;
+    struct evq_item *head, *tail;
+    size_t depth, max_depth;
+    int closed;
+    uint64_t dropped;
+};
+
+int evq_init(struct evq *q, size_t max_depth);
+void evq_destroy(struct evq *q);
+/* Takes ownership of item. wait: block while full; otherwise drop (and free)
+ * when full. Returns 0 if queued, -1 if dropped (counted). */
+int evq_push(struct evq *q, struct evq_item *item, int wait);
+/* Next item, or NULL after timeout_ms (0 = wait forever) or once closed and empty. */
+struct evq_item *evq_pop(struct evq *q, int timeout_ms);
+void evq_close(struct evq *q);
+size_t evq_depth(struct evq *q);
+/* Closed and drained: the consumer can stop. */
+int evq_finished(struct evq *q);
+uint64_t evq_dropped(struct evq *q);
+
+/* ---- packets ---- */
+
+#define PRING_ALIGN 8
+
+enum pring_kind { PRING_PACKET = 1, PRING_TICK, PRING_END, PRING_WRAP };
+
+struct pring_rec {
+    uint32_t size;   /* whole record, header included, aligned */
+    uint16_t kind;   /* enum pring_kind */
+    uint16_t source; /* capture source index */
+    uint32_t caplen, len;
+    uint64_t ts_us;
+    uint8_t data[];
+};
+
+struct pring {
+    uint8_t *buf;
+    size_t cap; /* bytes, power of two */
+    _Alignas(64) atomic_size_t head; /* written by the producer */
+    _Alignas(64) atomic_size_t tail; /* written by the consumer */
+};
+
+int pring_init(struct pring *r, size_t cap);
+void pring_destroy(struct pring *r);
+/* Reserve a record for payload bytes; NULL when full. Fill it, then commit. */
+struct pring_rec *pring_reserve(struct pring *r, uint32_t payload);
+void pring_commit(struct pring *r, struct pring_rec *rec);
+/* Oldest record, or NULL when empty. Release it when done with it. */
+struct pring_rec *pring_peek(struct pring *r);
+void pring_release(struct pring *r, struct pring_rec *rec);
+size_t pring_used(struct pring *r);
+
+#endif
