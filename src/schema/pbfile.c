@@ -71,14 +71,10 @@ void pbfile_reader_init(struct pbfile_reader *r, FILE *fp)
     r->fp = fp;
 }
 
-static int read_fail(struct pbfile_reader *r, const char *what)
+static int read_error(struct pbfile_reader *r)
 {
-    if (ferror(r->fp))
-        snprintf(r->err, sizeof(r->err), "read error at byte offset %llu: %s",
-                 (unsigned long long)r->offset, strerror(errno));
-    else
-        snprintf(r->err, sizeof(r->err), "%s at byte offset %llu", what,
-                 (unsigned long long)r->frame_offset);
+    snprintf(r->err, sizeof(r->err), "read error at byte offset %llu: %s",
+             (unsigned long long)r->offset, strerror(errno));
     return -1;
 }
 
@@ -94,9 +90,13 @@ static int read_length(struct pbfile_reader *r, uint64_t *len)
     for (i = 0; i < PBFILE_MAX_VARINT; i++) {
         c = getc(r->fp);
         if (c == EOF) {
-            if (i == 0 && !ferror(r->fp))
+            if (ferror(r->fp))
+                return read_error(r);
+            if (i == 0)
                 return 0;
-            return read_fail(r, "truncated length");
+            snprintf(r->err, sizeof(r->err), "truncated length at byte offset %llu",
+                     (unsigned long long)r->frame_offset);
+            return -1;
         }
         r->offset++;
         if (7 * i < 63 || (c & 0x7f) <= 1)
@@ -147,11 +147,11 @@ int pbfile_read(struct pbfile_reader *r, struct sbuf *msg)
     got = fread(dst, 1, (size_t)len, r->fp);
     r->offset += got;
     if (got < len) {
-        char what[PBFILE_ERR_MAX];
-
-        snprintf(what, sizeof(what), "truncated event (%zu of %llu bytes)", got,
-                 (unsigned long long)len);
-        return read_fail(r, what);
+        if (ferror(r->fp))
+            return read_error(r);
+        snprintf(r->err, sizeof(r->err), "truncated event (%zu of %llu bytes) at byte offset %llu",
+                 got, (unsigned long long)len, (unsigned long long)r->frame_offset);
+        return -1;
     }
     msg->len = (size_t)len;
     dst[len] = '\0';

@@ -383,7 +383,8 @@ LAYER_FIELDS = collections.OrderedDict([
     ("icmp", ["icmp.type"]),
     ("icmpv6", ["icmpv6.type"]),
 ])
-FRAME_FIELDS = ["frame.number", "frame.len", "frame.time_epoch", "frame.protocols"]
+FRAME_FIELDS = ["frame.number", "frame.len", "frame.time_epoch", "frame.protocols",
+                "_ws.expert.message"]
 
 
 class Layer:
@@ -398,7 +399,7 @@ class Layer:
 
 
 class Packet:
-    __slots__ = ("num", "len", "time", "layers", "misaligned")
+    __slots__ = ("num", "len", "time", "layers", "misaligned", "expert")
 
     def names(self):
         return [l.name for l in self.layers]
@@ -450,6 +451,7 @@ def _parse_packet_line(cols, fields):
     p.time = float(vals["frame.time_epoch"] or 0)
     p.layers = [Layer(t) for t in vals["frame.protocols"].split(":") if t]
     p.misaligned = False
+    p.expert = vals.get("_ws.expert.message", "")
     for lname, flist in LAYER_FIELDS.items():
         toks = [l for l in p.layers if l.name == lname]
         for fname in flist:
@@ -478,24 +480,28 @@ def _bool(v):
     return v in ("1", "True", "true")
 
 
-BYTES_RE = re.compile(r"^\s*([\d,]+)\s*(bytes|kB|MB|GB|TB)\s*$")
+BYTES_RE = re.compile(r"^\s*(-?[\d,]+)\s*(bytes|kB|MB|GB|TB)\s*$")
 UNITS = {"bytes": 1, "kB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12}
 
 
 def parse_size(s):
-    """'1,234 bytes' -> (1234, True); '12 kB' -> (12000, False) (rounded)."""
+    """'1,234 bytes' -> (1234, True); '12 kB' -> (12000, False) (rounded).
+    tshark sums bytes in a signed 32-bit int: a negative figure has
+    overflowed and is reported as (None, False)."""
     m = BYTES_RE.match(s)
     if not m:
         return None, False
     v = int(m.group(1).replace(",", ""))
+    if v < 0:
+        return None, False
     return v * UNITS[m.group(2)], m.group(2) == "bytes"
 
 
 CONV_ROW_RE = re.compile(
     r"^(?P<a>\S+)\s+<->\s+(?P<b>\S+)\s+"
-    r"(?P<f1>[\d,]+)\s+(?P<b1>[\d,]+\s*(?:bytes|kB|MB|GB|TB))\s+"
-    r"(?P<f2>[\d,]+)\s+(?P<b2>[\d,]+\s*(?:bytes|kB|MB|GB|TB))\s+"
-    r"(?P<ft>[\d,]+)\s+(?P<bt>[\d,]+\s*(?:bytes|kB|MB|GB|TB))\s+"
+    r"(?P<f1>[\d,]+)\s+(?P<b1>-?[\d,]+\s*(?:bytes|kB|MB|GB|TB))\s+"
+    r"(?P<f2>[\d,]+)\s+(?P<b2>-?[\d,]+\s*(?:bytes|kB|MB|GB|TB))\s+"
+    r"(?P<ft>[\d,]+)\s+(?P<bt>-?[\d,]+\s*(?:bytes|kB|MB|GB|TB))\s+"
     r"(?P<start>[\d.]+)\s+(?P<dur>[\d.]+)\s*$")
 
 
@@ -556,7 +562,8 @@ def conv_table_counters(tables, protos=(6, 17)):
             ex = oriented(r["a"], r["b"], True, r["ab_exact"], True, r["ba_exact"])
             if k in out:
                 old, oex = out[k]
-                out[k] = ([x + y for x, y in zip(old, c)], [x and y for x, y in zip(oex, ex)])
+                out[k] = ([None if x is None or y is None else x + y for x, y in zip(old, c)],
+                          [x and y for x, y in zip(oex, ex)])
             else:
                 out[k] = (c, ex)
     return out
@@ -565,6 +572,28 @@ def conv_table_counters(tables, protos=(6, 17)):
 # ---------------------------------------------------------------- packet views
 
 IP_TOKENS = ("ip", "ipv6")
+
+
+# Expert messages of a TCP/UDP header tshark could not dissect: it stops
+# before its conversation tap, so the packet is in no conversation.
+BROKEN_TRANSPORT_EXPERT = (
+    "Bogus TCP header length",
+    "Short segment. Segment/fragment does not contain a full TCP header",
+    "says option goes past end of options",
+    "Bogus UDP length",
+)
+
+
+def transport_header_broken(pkt):
+    return any(m in pkt.expert for m in BROKEN_TRANSPORT_EXPERT)
+
+
+def last_transport_index(pkt):
+    idx = None
+    for i, l in enumerate(pkt.layers):
+        if l.name in ("tcp", "udp"):
+            idx = i
+    return idx
 
 
 def tshark_conv_contributions(pkt):
@@ -581,6 +610,8 @@ def tshark_conv_contributions(pkt):
         if l.name in IP_TOKENS:
             last_ip = l
         elif l.name in ("tcp", "udp") and last_ip is not None:
+            if i == last_transport_index(pkt) and transport_header_broken(pkt):
+                return
             src, dst = last_ip.f.get("src"), last_ip.f.get("dst")
             sp, dp = _int(l.f.get("srcport")), _int(l.f.get("dstport"))
             if not src or not dst or sp is None or dp is None:
@@ -627,6 +658,8 @@ def check_oracle(conv_from_packets, conv_tables):
             if tc[idx] != p[idx]:
                 problems.append("%s: frames table %r per-packet %r" % (fmt_key(k), tc, p))
         for idx in (1, 3):
+            if tc[idx] is None:
+                continue  # tshark's own sum overflowed
             if ex[idx]:
                 if tc[idx] != p[idx]:
                     problems.append("%s: bytes table %r per-packet %r" % (fmt_key(k), tc, p))
@@ -669,3 +702,202 @@ def kill_proc(proc, sig=signal.SIGTERM, timeout=5):
             pass
     except ProcessLookupError:
         pass
+
+
+# ---------------------------------------------------------------- the agent's view of a packet
+
+TRANSPORT_TOKENS = ("tcp", "udp", "icmp", "icmpv6")
+# Tokens tshark may put between a tunnel header and the inner IP header.
+TUNNEL_INNER_LINK = ("eth", "ethertype", "vlan", "mpls", "ppp", "pppoes", "transum")
+
+
+def first_ip(pkt):
+    for l in pkt.layers:
+        if l.name in IP_TOKENS:
+            return l
+    return None
+
+
+def first_transport(pkt):
+    """Name of the first TCP/UDP/ICMP/ICMPv6 layer after the first IP
+    header (what a packet counts as in interface_stats), or None."""
+    seen_ip = False
+    for l in pkt.layers:
+        if l.name in IP_TOKENS:
+            seen_ip = True
+        elif seen_ip and l.name in TRANSPORT_TOKENS:
+            return l.name
+    return None
+
+
+def _next_ip(names, start):
+    """Index of the IP header a tunnel carries, from names[start] on, when
+    only link-layer tokens come before it."""
+    for k in range(start, len(names)):
+        if names[k] in IP_TOKENS:
+            return k
+        if names[k] not in TUNNEL_INNER_LINK:
+            return None
+    return None
+
+
+class View:
+    """Where the agent should account a packet: its innermost IP header after
+    the tunnels the agent decapsulates (IP-in-IP, GRE, VXLAN on UDP 4789,
+    GTP-U on UDP 2152), and the transport right after it."""
+    __slots__ = ("ip", "ip_index", "l4", "l4_index", "tunnels", "later_fragment", "first_fragment")
+
+
+def agent_view(pkt, supported=("ipip", "gre", "vxlan", "gtp")):
+    names = pkt.names()
+    i = None
+    for k, n in enumerate(names):
+        if n in IP_TOKENS:
+            i = k
+            break
+    if i is None:
+        return None
+    tunnels = []
+    while True:
+        j = i + 1
+        while j < len(names) and names[j].startswith("ipv6.") and names[j] != "ipv6.fraghdr":
+            j += 1
+        if j < len(names) and names[j] == "ipv6.fraghdr":
+            j += 1
+        nxt = names[j] if j < len(names) else None
+        k = None
+        kind = None
+        if nxt in IP_TOKENS and "ipip" in supported:
+            k, kind = j, "ipip"
+        elif nxt == "gre" and "gre" in supported:
+            k, kind = _next_ip(names, j + 1), "gre"
+        elif nxt == "udp" and j + 1 < len(names) and names[j + 1] in ("vxlan", "gtp") \
+                and names[j + 1] in supported:
+            k, kind = _next_ip(names, j + 2), names[j + 1]
+        if k is None or _is_later_fragment(pkt.layers[i], pkt, i):
+            break
+        tunnels.append(kind)
+        i = k
+    v = View()
+    v.ip_index = i
+    v.ip = pkt.layers[i]
+    v.tunnels = tunnels
+    v.later_fragment = _is_later_fragment(v.ip, pkt, i)
+    v.first_fragment = _is_first_fragment(v.ip, pkt, i)
+    v.l4 = None
+    v.l4_index = None
+    if j < len(names) and names[j] in TRANSPORT_TOKENS and not v.later_fragment:
+        v.l4, v.l4_index = names[j], j
+    return v
+
+
+def _fraghdr_after(pkt, i):
+    if i + 1 < len(pkt.layers):
+        for l in pkt.layers[i + 1:]:
+            if l.name == "ipv6.fraghdr":
+                return l
+            if not l.name.startswith("ipv6."):
+                return None
+    return None
+
+
+def _is_later_fragment(ip, pkt, i):
+    if ip.name == "ip":
+        return (_int(ip.f.get("frag_offset"), 0) or 0) > 0
+    fh = _fraghdr_after(pkt, i)
+    return fh is not None and (_int(fh.f.get("offset"), 0) or 0) > 0
+
+
+def _is_first_fragment(ip, pkt, i):
+    if ip.name == "ip":
+        return _bool(ip.f.get("mf")) and (_int(ip.f.get("frag_offset"), 0) or 0) == 0
+    fh = _fraghdr_after(pkt, i)
+    return fh is not None and _bool(fh.f.get("more")) and (_int(fh.f.get("offset"), 0) or 0) == 0
+
+
+def _frag_id(v, pkt):
+    ip = v.ip
+    if ip.name == "ip":
+        return (ip.f.get("src"), ip.f.get("dst"), ip.f.get("id"), ip.f.get("proto"))
+    fh = _fraghdr_after(pkt, v.ip_index)
+    return (ip.f.get("src"), ip.f.get("dst"), fh.f.get("ident") if fh else None, fh.f.get("nxt") if fh else None)
+
+
+class ExpectedFlows:
+    """What the agent should report for a capture, derived per packet from
+    tshark's decode (see agent_view), with a note of each packet whose
+    accounting differs from tshark's conversation tables and why."""
+
+    def __init__(self, packets, protos=(6, 17)):
+        self.counters = {}
+        self.packets = collections.defaultdict(list)  # key -> [(direction 0/1, pkt)]
+        self.rules = collections.Counter()             # rule name -> packets
+        self.rule_keys = collections.defaultdict(set)  # rule name -> keys touched
+        self.rule_packets = collections.defaultdict(list)  # rule name -> frame numbers
+        frag_owner = {}
+        for p in packets:
+            v = agent_view(p)
+            key = src = None
+            later_fragment = False
+            if v is not None and v.l4 in ("tcp", "udp"):
+                l4 = p.layers[v.l4_index]
+                s, d = v.ip.f.get("src"), v.ip.f.get("dst")
+                sp, dp = _int(l4.f.get("srcport")), _int(l4.f.get("dstport"))
+                if s and d and sp is not None and dp is not None:
+                    proto = 6 if v.l4 == "tcp" else 17
+                    key = conv_key(proto, (s, sp), (d, dp))
+                    src = (norm_ip(s), sp)
+                    if v.first_fragment:
+                        frag_owner[_frag_id(v, p)] = (key, src)
+            elif v is not None and v.later_fragment:
+                owner = frag_owner.get(_frag_id(v, p))
+                if owner:
+                    key, src = owner
+                    later_fragment = True
+            if key is not None and key[0] not in protos:
+                key = None
+            if key is not None:
+                c = self.counters.setdefault(key, [0, 0, 0, 0])
+                d = 0 if src == key[1] else 2
+                c[d] += 1
+                c[d + 1] += p.len
+                self.packets[key].append((d // 2, p))
+            # Name every way this packet's accounting differs from tshark's.
+            raw = {k for _, k, _ in tshark_conv_contributions(p) if k[0] in protos}
+            for k in raw - {key}:
+                if v is not None and v.tunnels and self._is_outer(p, k, v):
+                    rule = "tunnel_outer_not_a_flow"
+                elif v is not None and self._is_beyond(p, k, v):
+                    rule = "tunnel_not_decapsulated_by_agent"
+                else:
+                    rule = "unexplained_tshark_only"
+                self.note(rule, k, p)
+            if key is not None and key not in raw:
+                if later_fragment:
+                    rule = "ip_fragment_later"
+                elif transport_header_broken(p):
+                    rule = "tshark_skips_broken_transport_header"
+                else:
+                    rule = "unexplained_agent_only"
+                self.note(rule, key, p)
+
+    def note(self, rule, key, p):
+        self.rules[rule] += 1
+        self.rule_keys[rule].add(key)
+        self.rule_packets[rule].append(p.num)
+
+    @staticmethod
+    def _contrib_index(p, k):
+        for i, kk, _ in tshark_conv_contributions(p):
+            if kk == k:
+                return i
+        return None
+
+    def _is_outer(self, p, k, v):
+        i = self._contrib_index(p, k)
+        return i is not None and i < v.ip_index
+
+    def _is_beyond(self, p, k, v):
+        i = self._contrib_index(p, k)
+        return i is not None and v.l4_index is not None and i > v.l4_index or \
+            (i is not None and v.l4_index is None and i > v.ip_index)

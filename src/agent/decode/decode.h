@@ -149,7 +149,7 @@ struct pkt {
     uint32_t len;    /* bytes on the wire */
     uint64_t ts_us;  /* capture time, microseconds since the epoch */
 
-    /* Result. Everything below is zeroed by decode_packet(). */
+    /* Result, reset by decode_packet(); layer[] is valid below nlayers only. */
     uint16_t reason; /* enum decode_reason; DECODE_OK when usable */
     uint16_t seen;   /* PKT_SEEN_* */
     uint8_t nlayers;

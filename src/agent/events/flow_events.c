@@ -12,7 +12,8 @@
 #include "flow_events.h"
 #include "flow/community_id.h"
 
-#define US_PER_MS 1000
+#define US_PER_MS            1000
+#define EV_DIGEST_IFNAME_MAX 256
 
 void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN])
 {
@@ -20,19 +21,23 @@ void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN
     int i;
 
     if (!(f->flags & FLOW_F_DIGEST)) {
-        /* The canonical key plus the interface name: stable across runs,
-         * thread counts and directions. */
+        /* The canonical key, the first-seen time and the interface name:
+         * the same for both directions, any thread count and any rerun of
+         * a capture, yet distinct for two flows of one 5-tuple at
+         * different times (community_id is the per-5-tuple hash). */
         const char *ifname = ev_iface_name(s, f->key.source);
-        uint8_t buf[sizeof(f->key) + 256];
-        size_t n = sizeof(f->key), il = strlen(ifname);
+        uint8_t buf[sizeof(f->key) + sizeof(f->first_us) + EV_DIGEST_IFNAME_MAX];
+        size_t n = 0, il = strlen(ifname);
         struct flow_key k = f->key;
 
         k.source = 0;
-        if (il > 256)
-            il = 256;
+        if (il > EV_DIGEST_IFNAME_MAX)
+            il = EV_DIGEST_IFNAME_MAX;
         memcpy(buf, &k, sizeof(k));
-        if (il)
-            memcpy(buf + n, ifname, il);
+        n += sizeof(k);
+        memcpy(buf + n, &f->first_us, sizeof(f->first_us));
+        n += sizeof(f->first_us);
+        memcpy(buf + n, ifname, il);
         SHA1(buf, n + il, f->digest);
         f->flags |= FLOW_F_DIGEST;
     }

@@ -227,8 +227,8 @@ static void icmp(struct pctx *c, const struct pkt_layer *l, int v6)
     if (v6) {
         Sonde__V1__Icmp6 m = SONDE__V1__ICMP6__INIT;
         PSTAMP(c, m);
-        m.type = h[0];
-        m.code = h[1];
+        m.icmp_type = h[0];
+        m.icmp_code = h[1];
         m.checksum = rd16(h + 2);
         m.id = id;
         m.sequence = sq;
@@ -236,8 +236,8 @@ static void icmp(struct pctx *c, const struct pkt_layer *l, int v6)
     } else {
         Sonde__V1__Icmp4 m = SONDE__V1__ICMP4__INIT;
         PSTAMP(c, m);
-        m.type = h[0];
-        m.code = h[1];
+        m.icmp_type = h[0];
+        m.icmp_code = h[1];
         m.checksum = rd16(h + 2);
         m.id = id;
         m.sequence = sq;
