@@ -145,8 +145,7 @@ static void *worker_main(void *arg)
             w->pkt.caplen = r->caplen;
             w->pkt.len = r->len;
             w->pkt.ts_us = r->ts_us;
-            if (decode_packet(&w->pkt, a->src[r->source].dlt) == DECODE_OK &&
-                w->pkt.ip_version)
+            if (decode_packet(&w->pkt, a->src[r->source].dlt) == DECODE_OK && w->pkt.ip_version)
                 flow_engine_packet(&w->eng, &w->pkt, r->source);
         } else if (r->kind == PRING_TICK) {
             flow_engine_advance(&w->eng, r->ts_us);
@@ -323,7 +322,8 @@ static void emit_status(struct agent *a)
         v.flows.closed += c->closed;
         v.flows_active += a->w[i].eng.table.count;
         v.worker_queue_depth[i] =
-            (uint32_t)(a->w[i].enqueued - atomic_load_explicit(&a->w[i].taken, memory_order_relaxed));
+            (uint32_t)(a->w[i].enqueued -
+                       atomic_load_explicit(&a->w[i].taken, memory_order_relaxed));
     }
     v.flow_table_size = (uint64_t)a->cfg->max_flows;
     v.flow_bytes = v.flows_active * sizeof(struct flow);
@@ -406,7 +406,8 @@ static void on_packet(unsigned char *user, const struct pcap_pkthdr *h, const un
     a->packets++;
     if (p->ts_us > a->now_us)
         a->now_us = p->ts_us;
-    if ((a->sink.mask & EV_PACKET_MASK) && a->layer_sampled++ % (uint64_t)a->cfg->packet_sample == 0)
+    if ((a->sink.mask & EV_PACKET_MASK) &&
+        a->layer_sampled++ % (uint64_t)a->cfg->packet_sample == 0)
         ev_packet_layers(&a->sink, p, s->name, a->packets);
     if (p->reason != DECODE_OK || p->ip_version == 0)
         goto timers;
@@ -524,8 +525,8 @@ static int parse_events(struct agent *a, const char *list)
 static int open_sources(struct agent *a)
 {
     const struct agent_settings *c = a->cfg;
-    struct capture_opts o = {(int)c->snaplen, !c->no_promisc, c->immediate, (int)c->buffer_mb,
-                             AGENT_POLL_MS, c->filter};
+    struct capture_opts o = {(int)c->snaplen,   !c->no_promisc, c->immediate,
+                             (int)c->buffer_mb, AGENT_POLL_MS,  c->filter};
     char err[SOURCE_ERR_MAX];
     size_t i;
 

@@ -7,12 +7,15 @@
 
 #include "options.h"
 
-#define OPT(n, s, t, f, a, h, lo, hi) {n, s, t, offsetof(struct agent_settings, f), a, h, lo, hi}
+#define OPT(n, s, t, f, a, h, lo, hi)                                                              \
+    {                                                                                              \
+        n, s, t, offsetof(struct agent_settings, f), a, h, lo, hi                                  \
+    }
 #define DAY (24L * 3600L)
 
 const struct config_opt agent_options[] = {
-    OPT("interface", 'i', CONFIG_LIST, interfaces, "IFACE",
-        "capture live on IFACE (repeatable)", 0, 0),
+    OPT("interface", 'i', CONFIG_LIST, interfaces, "IFACE", "capture live on IFACE (repeatable)", 0,
+        0),
     OPT("read", 'r', CONFIG_LIST, files, "FILE",
         "read a pcap/pcapng file, - for stdin (repeatable)", 0, 0),
     OPT("output", 'o', CONFIG_LIST, outputs, "TYPE:PATH",
@@ -20,10 +23,10 @@ const struct config_opt agent_options[] = {
     OPT("events", 'e', CONFIG_STRING, events, "LIST",
         "event types to emit: comma list of names, 'default', 'all' (see docs/events.md)", 0, 0),
     OPT("filter", 'f', CONFIG_STRING, filter, "BPF", "BPF capture filter", 0, 0),
-    OPT("snaplen", 's', CONFIG_INT, snaplen, "BYTES", "capture snapshot length (default 65535)",
-        64, 262144),
-    OPT("no-promisc", 'p', CONFIG_BOOL, no_promisc, NULL, "do not put interfaces in promiscuous mode",
-        0, 0),
+    OPT("snaplen", 's', CONFIG_INT, snaplen, "BYTES", "capture snapshot length (default 65535)", 64,
+        262144),
+    OPT("no-promisc", 'p', CONFIG_BOOL, no_promisc, NULL,
+        "do not put interfaces in promiscuous mode", 0, 0),
     OPT("immediate", 0, CONFIG_BOOL, immediate, NULL,
         "deliver packets as they arrive (no kernel batching)", 0, 0),
     OPT("buffer-size", 'B', CONFIG_INT, buffer_mb, "MB", "kernel capture buffer size in MiB", 0,
@@ -55,14 +58,13 @@ const struct config_opt agent_options[] = {
     OPT("status-interval", 0, CONFIG_INT, status_interval, "SECONDS",
         "agent_status period in wall-clock time, 0 = only at exit (default 15)", 0, DAY),
     OPT("queue-size", 0, CONFIG_INT, queue_size, "EVENTS",
-        "event queue bound; beyond it live capture drops and counts (default 65536)", 64,
-        1L << 24),
+        "event queue bound; beyond it live capture drops and counts (default 65536)", 64, 1L << 24),
     OPT("agent-id", 0, CONFIG_STRING, agent_id, "ID", "agent identity (default: hostname)", 0, 0),
     OPT("community-id-seed", 0, CONFIG_INT, cid_seed, "N", "Community ID seed (default 0)", 0,
         65535),
     OPT("no-dpi", 0, CONFIG_BOOL, no_dpi, NULL, "disable deep packet inspection", 0, 0),
-    OPT("user", 'u', CONFIG_STRING, user, "USER", "drop privileges to USER once capture is open",
-        0, 0),
+    OPT("user", 'u', CONFIG_STRING, user, "USER", "drop privileges to USER once capture is open", 0,
+        0),
     OPT("config", 'c', CONFIG_STRING, config, "FILE",
         "JSON config file; keys are these long option names", 0, 0),
     OPT("verbose", 'v', CONFIG_BOOL, verbose, NULL, "log progress and counters to stderr", 0, 0),

@@ -132,8 +132,8 @@ static int apply_json(const struct config_opt *o, void *settings, json_t *v, cha
     }
 bad:
     snprintf(err, errlen, "config key \"%s\": wrong type (expected %s)", o->name,
-             o->type == CONFIG_BOOL  ? "true or false"
-             : o->type == CONFIG_INT ? "an integer"
+             o->type == CONFIG_BOOL   ? "true or false"
+             : o->type == CONFIG_INT  ? "an integer"
              : o->type == CONFIG_LIST ? "a string or an array of strings"
                                       : "a string");
     return -1;
@@ -222,8 +222,8 @@ static int load_config_first(const struct config_opt *opts, void *settings, int 
 
         if (strcmp(a, "--") == 0)
             break;
-        if (strcmp(a, "--config") == 0 || (c->short_name && a[0] == '-' && a[1] == c->short_name &&
-                                           a[2] == '\0'))
+        if (strcmp(a, "--config") == 0 ||
+            (c->short_name && a[0] == '-' && a[1] == c->short_name && a[2] == '\0'))
             path = i + 1 < argc ? argv[i + 1] : NULL;
         else if (strncmp(a, "--config=", 9) == 0)
             path = a + 9;
@@ -250,8 +250,8 @@ int config_parse(const struct config_opt *opts, void *settings, int argc, char *
 
         if (c == '?' || c == ':') {
             const char *what = argv[optind - 1];
-            snprintf(err, errlen, "%s option: %s",
-                     c == ':' ? "missing argument for" : "unknown", what ? what : "?");
+            snprintf(err, errlen, "%s option: %s", c == ':' ? "missing argument for" : "unknown",
+                     what ? what : "?");
             return -1;
         }
         o = c >= 256 && c < 256 + n ? &opts[c - 256] : by_short(opts, c);

@@ -574,18 +574,16 @@ def conv_table_counters(tables, protos=(6, 17)):
 IP_TOKENS = ("ip", "ipv6")
 
 
-# Expert messages of a TCP/UDP header tshark could not dissect: it stops
-# before its conversation tap, so the packet is in no conversation.
-BROKEN_TRANSPORT_EXPERT = (
-    "Bogus TCP header length",
-    "Short segment. Segment/fragment does not contain a full TCP header",
-    "says option goes past end of options",
-    "Bogus UDP length",
-)
-
-
+# A TCP/UDP header tshark could not dissect: it stops before its
+# conversation tap, so the packet is in no conversation. Seen as an expert
+# message about the header, or as an exception (malformed, or a header cut by
+# an unreassembled fragment) while the transport was the last layer decoded.
 def transport_header_broken(pkt):
-    return any(m in pkt.expert for m in BROKEN_TRANSPORT_EXPERT)
+    exp = pkt.expert
+    if "Bogus TCP header length" in exp:
+        return True
+    last = pkt.layers[-1].name if pkt.layers else None
+    return last in ("tcp", "udp") and ("Malformed Packet" in exp or "Unreassembled fragment" in exp)
 
 
 def last_transport_index(pkt):

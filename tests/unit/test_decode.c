@@ -61,6 +61,8 @@ static const struct tpkt valid_pkts[] = {
     PKT(raw_ip6_udp, DECODE_DLT_LINKTYPE_RAW),
     PKT(ppp_hdlc_ip4, DECODE_DLT_PPP_SERIAL),
     PKT(ppp_ip6, DECODE_DLT_PPP),
+    PKT(hdlc_ip4, DECODE_DLT_C_HDLC),
+    PKT(hdlc_slarp, DECODE_DLT_C_HDLC),
     PKT(pppether_ip4, DECODE_DLT_PPP_ETHER),
     PKT(eth_4in4, DECODE_DLT_EN10MB),
     PKT(eth_6in4, DECODE_DLT_EN10MB),
@@ -95,7 +97,7 @@ static const int all_dlts[] = {
     DECODE_DLT_NULL,         DECODE_DLT_EN10MB,     DECODE_DLT_RAW,       DECODE_DLT_RAW_ALT,
     DECODE_DLT_PPP,          DECODE_DLT_PPP_SERIAL, DECODE_DLT_PPP_ETHER, DECODE_DLT_LOOP,
     DECODE_DLT_LINKTYPE_RAW, DECODE_DLT_LINUX_SLL,  DECODE_DLT_IPV4,      DECODE_DLT_IPV6,
-    DECODE_DLT_LINUX_SLL2,
+    DECODE_DLT_LINUX_SLL2,   DECODE_DLT_C_HDLC,
 };
 
 #define NDLTS (sizeof(all_dlts) / sizeof(all_dlts[0]))
@@ -672,6 +674,24 @@ static void test_raw(void **state)
     assert_int_equal(decode_full(&p, raw_ip4_tcp, 0, DECODE_DLT_LINKTYPE_RAW), DECODE_ERR_IP4);
 }
 
+static void test_hdlc(void **state)
+{
+    struct pkt p;
+
+    (void)state;
+    assert_int_equal(DECODE(&p, hdlc_ip4, DECODE_DLT_C_HDLC), DECODE_OK);
+    LAYERS(&p, PKT_L_HDLC, PKT_L_IP4, PKT_L_UDP);
+    assert_int_equal(p.l3_off, 4);
+    assert_int_equal(p.sport, 50);
+    assert_int_equal(p.dport, 60);
+    assert_int_equal(DECODE(&p, hdlc_slarp, DECODE_DLT_C_HDLC), DECODE_OK);
+    assert_int_equal(p.ip_version, 0);
+    assert_int_equal(p.nlayers, 1);
+    assert_int_equal(decode_full(&p, hdlc_ip4, 3, DECODE_DLT_C_HDLC), DECODE_ERR_HDLC);
+    assert_string_equal(decode_reason_name(DECODE_ERR_HDLC), "hdlc");
+    assert_string_equal(decode_layer_name(PKT_L_HDLC), "hdlc");
+}
+
 static void test_ppp(void **state)
 {
     struct pkt p;
@@ -1077,6 +1097,9 @@ static uint32_t reason_family(const struct pkt *full, int dlt)
         case PKT_L_GTPU:
             m |= 1u << DECODE_ERR_GTPU;
             break;
+        case PKT_L_HDLC:
+            m |= 1u << DECODE_ERR_HDLC;
+            break;
         default:
             break;
         }
@@ -1252,6 +1275,7 @@ int main(void)
         cmocka_unit_test(test_null_loop),
         cmocka_unit_test(test_raw),
         cmocka_unit_test(test_ppp),
+        cmocka_unit_test(test_hdlc),
         cmocka_unit_test(test_ipip),
         cmocka_unit_test(test_tunnel_depth),
         cmocka_unit_test(test_gre),

@@ -19,7 +19,7 @@
 #include "flow/engine.h"
 #include "flow/netset.h"
 
-#define S(x) ((uint64_t)(x) * 1000000ULL)
+#define S(x) ((uint64_t)(x)*1000000ULL)
 
 struct recorder {
     int reports, stats, purges;
@@ -180,8 +180,8 @@ static void test_local_classification(void **state)
     udp(&fx, "1.2.3.4", 999, "10.1.1.1", 53, 1, 60);
     udp(&fx, "10.1.1.1", 53, "1.2.3.4", 999, 1, 60);
     assert_int_equal(fx.r.reports, 1);
-    assert_int_equal(fx.r.last_origin, 0);  /* 1.2.3.4 is key side 0 and spoke first */
-    assert_int_equal(fx.r.last_local, 1);   /* 10.1.1.1 */
+    assert_int_equal(fx.r.last_origin, 0); /* 1.2.3.4 is key side 0 and spoke first */
+    assert_int_equal(fx.r.last_local, 1);  /* 10.1.1.1 */
     assert_int_equal(fx.r.last_other_type, 2);
     /* Both local: other_type local, local = originator. */
     udp(&fx, "192.168.0.9", 1000, "192.168.0.2", 2000, 2, 60);

@@ -34,6 +34,7 @@ static const char *const reason_names[DECODE_REASON__COUNT] = {
     [DECODE_ERR_GTPU] = "gtpu",
     [DECODE_ERR_TUNNEL_DEPTH] = "tunnel_depth",
     [DECODE_ERR_LAYERS] = "layers",
+    [DECODE_ERR_HDLC] = "hdlc",
 };
 
 static const char *const layer_names[PKT_L__COUNT] = {
@@ -41,7 +42,7 @@ static const char *const layer_names[PKT_L__COUNT] = {
     [PKT_L_PPPOE] = "pppoe", [PKT_L_PPP] = "ppp", [PKT_L_SLL] = "sll",     [PKT_L_SLL2] = "sll2",
     [PKT_L_NULL] = "null",   [PKT_L_ARP] = "arp", [PKT_L_IP4] = "ip4",     [PKT_L_IP6] = "ip6",
     [PKT_L_TCP] = "tcp",     [PKT_L_UDP] = "udp", [PKT_L_ICMP4] = "icmp4", [PKT_L_ICMP6] = "icmp6",
-    [PKT_L_IGMP] = "igmp",   [PKT_L_GRE] = "gre", [PKT_L_VXLAN] = "vxlan", [PKT_L_GTPU] = "gtpu",
+    [PKT_L_IGMP] = "igmp",   [PKT_L_GRE] = "gre", [PKT_L_VXLAN] = "vxlan", [PKT_L_GTPU] = "gtpu", [PKT_L_HDLC] = "hdlc",
 };
 
 const char *decode_reason_name(int reason)
@@ -74,6 +75,7 @@ int decode_dlt_supported(int dlt)
     case DECODE_DLT_IPV4:
     case DECODE_DLT_IPV6:
     case DECODE_DLT_LINUX_SLL2:
+    case DECODE_DLT_C_HDLC:
         return 1;
     default:
         return 0;
@@ -115,6 +117,8 @@ static int decode_link(struct pkt *p, int dlt)
         return decode_sll(p, 0);
     case DECODE_DLT_LINUX_SLL2:
         return decode_sll2(p, 0);
+    case DECODE_DLT_C_HDLC:
+        return decode_hdlc(p, 0);
     case DECODE_DLT_NULL:
     case DECODE_DLT_LOOP:
         return decode_null(p, 0, dlt);

@@ -40,6 +40,7 @@
 #define DECODE_DLT_IPV4      228
 #define DECODE_DLT_IPV6      229
 #define DECODE_DLT_LINUX_SLL2 276
+#define DECODE_DLT_C_HDLC    104 /* Cisco HDLC */
 
 /* Kinds of layer record. */
 enum pkt_layer_type {
@@ -63,6 +64,7 @@ enum pkt_layer_type {
     PKT_L_GRE,
     PKT_L_VXLAN,
     PKT_L_GTPU,
+    PKT_L_HDLC,
     PKT_L__COUNT
 };
 
@@ -95,6 +97,7 @@ enum decode_reason {
     DECODE_ERR_GTPU,       /* GTP-U header truncated or bad */
     DECODE_ERR_TUNNEL_DEPTH, /* more nested tunnels than DECODE_MAX_TUNNELS */
     DECODE_ERR_LAYERS,     /* more layers than DECODE_MAX_LAYERS */
+    DECODE_ERR_HDLC,       /* Cisco HDLC header truncated */
     DECODE_REASON__COUNT
 };
 

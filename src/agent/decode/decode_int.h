@@ -127,6 +127,7 @@ int decode_pppoe(struct pkt *p, uint32_t off);
 int decode_ppp(struct pkt *p, uint32_t off);
 int decode_sll(struct pkt *p, uint32_t off);
 int decode_sll2(struct pkt *p, uint32_t off);
+int decode_hdlc(struct pkt *p, uint32_t off);
 int decode_null(struct pkt *p, uint32_t off, int dlt);
 int decode_arp(struct pkt *p, uint32_t off);
 

@@ -245,8 +245,7 @@ static void icmp(struct pctx *c, const struct pkt_layer *l, int v6)
     }
 }
 
-void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface,
-                      uint64_t ether_id)
+void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface, uint64_t ether_id)
 {
     struct pctx c;
     int i;

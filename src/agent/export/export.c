@@ -15,7 +15,7 @@
 #include "json.h"
 #include "pbfile.h"
 
-#define EXPORT_IDLE_MS  500
+#define EXPORT_IDLE_MS   500
 #define EXPORT_STDIO_BUF (1 << 20)
 
 int export_add(struct exporter *x, const char *spec, char *err)

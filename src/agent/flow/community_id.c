@@ -14,11 +14,11 @@
 
 #include "community_id.h"
 
-#define PROTO_ICMP   1
-#define PROTO_TCP    6
-#define PROTO_UDP    17
-#define PROTO_ICMP6  58
-#define PROTO_SCTP   132
+#define PROTO_ICMP  1
+#define PROTO_TCP   6
+#define PROTO_UDP   17
+#define PROTO_ICMP6 58
+#define PROTO_SCTP  132
 
 struct icmp_pair {
     uint8_t a, b;

@@ -36,8 +36,8 @@ static void track_seq(struct flow *f, const struct pkt *p, int side,
                       struct flow_source_counters *sc)
 {
     uint8_t valid = side ? FLOW_F_SEQ1 : FLOW_F_SEQ0;
-    uint32_t seg = p->payload_len + ((p->tcp_flags & TCP_SYN) ? 1 : 0) +
-                   ((p->tcp_flags & TCP_FIN) ? 1 : 0);
+    uint32_t seg =
+        p->payload_len + ((p->tcp_flags & TCP_SYN) ? 1 : 0) + ((p->tcp_flags & TCP_FIN) ? 1 : 0);
     uint32_t end = p->tcp_seq + seg;
 
     if (p->tcp_flags & TCP_RST)
