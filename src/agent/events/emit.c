@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 
 #include "emit.h"
@@ -41,12 +40,6 @@ void ev_fmt_ip(char *buf, int ip_version, const uint8_t *addr)
 
 void ev_fmt_mac(char *buf, const uint8_t *mac)
 {
-    static const uint8_t none[6];
-
-    if (memcmp(mac, none, sizeof(none)) == 0) {
-        buf[0] = '\0'; /* no link-layer address (raw IP, PPP, ...) */
-        return;
-    }
     snprintf(buf, EV_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
              mac[4], mac[5]);
 }

@@ -94,7 +94,6 @@ int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m);
 #define EV_IP_STRLEN  46
 #define EV_MAC_STRLEN 18
 void ev_fmt_ip(char *buf, int ip_version, const uint8_t *addr);
-/* "aa:bb:cc:dd:ee:ff"; empty for the all-zero address (none seen). */
 void ev_fmt_mac(char *buf, const uint8_t *mac);
 
 #endif

@@ -48,6 +48,17 @@ void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN
     out[40] = '\0';
 }
 
+/* A flow's MAC, or "" when none was seen (raw IP, PPP, ... links). */
+static void fmt_flow_mac(char *buf, const uint8_t *mac)
+{
+    static const uint8_t none[6];
+
+    if (memcmp(mac, none, sizeof(none)) == 0)
+        buf[0] = '\0';
+    else
+        ev_fmt_mac(buf, mac);
+}
+
 static void fill_tcp(Sonde__V1__TcpInfo *t, const struct flow *f)
 {
     int l = f->local, o = !f->local;
@@ -109,8 +120,8 @@ void ev_flow(struct ev_sink *s, struct flow *f, uint64_t now_us)
     fill_community_id(s, f, cid);
     ev_fmt_ip(lip, k->ip_version, k->addr[l]);
     ev_fmt_ip(oip, k->ip_version, k->addr[o]);
-    ev_fmt_mac(lmac, f->mac[l]);
-    ev_fmt_mac(omac, f->mac[o]);
+    fmt_flow_mac(lmac, f->mac[l]);
+    fmt_flow_mac(omac, f->mac[o]);
     m.interface = (char *)ev_iface_name(s, k->source);
     m.digest = digest;
     m.community_id = cid;
