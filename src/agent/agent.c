@@ -365,6 +365,7 @@ static void status_timer(struct agent *a)
 
 static void learn_endpoint(struct agent *a, struct source *s, const struct pkt *p)
 {
+    static const uint8_t zero_mac[6];
     const uint8_t *smac, *addr = NULL;
     struct endpoint *e;
     int v = p->ip_version, is_new;
@@ -372,8 +373,8 @@ static void learn_endpoint(struct agent *a, struct source *s, const struct pkt *
     if (p->eth_off < 0)
         return;
     smac = p->data + p->eth_off + 6;
-    if (smac[0] & 1)
-        return; /* group address: not a device */
+    if ((smac[0] & 1) || memcmp(smac, zero_mac, sizeof(zero_mac)) == 0)
+        return; /* a group address, or loopback's zero address: not a device */
     if (v && p->tunnel_depth == 0 && netset_contains(&a->local, v, p->data + p->src_off))
         addr = p->data + p->src_off;
     if (addr == NULL)
