@@ -35,30 +35,32 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 mkdir -p "$TMP/norm" "$(dirname "$OUT")"
 
 # 1. select and normalise: file<TAB>type<TAB>encap<TAB>first packet (epoch)
+capinfos -T -r -t -E -a -S "$CORPUS"/* >"$TMP/list" 2>/dev/null || true
 n=0
-capinfos -T -r -t -E -a -S "$CORPUS"/* 2>/dev/null |
+skipped=0
 while IFS="$(printf '\t')" read -r f type encap start; do
     if [ "$type" != pcap ] || [ "$encap" != ether ]; then
-        echo "mkcapture: skip $(basename "$f") ($type, $encap)" >&2
+        skipped=$((skipped + 1))     # pcapng, nsec pcap, or not Ethernet
+        continue
+    fi
+    # tcprewrite refuses a few deliberately malformed (fuzz) captures
+    if ! tcprewrite --seed=1 -i "$f" -o "$TMP/probe.pcap" >/dev/null 2>&1; then
+        echo "mkcapture: skip $(basename "$f") (tcprewrite cannot rewrite it)" >&2
+        skipped=$((skipped + 1))
         continue
     fi
     stop=$(awk -v s="$start" -v c="$CLIP" 'BEGIN { printf "%.6f", s + c }')
     adj=$(awk -v s="$start" -v t="$T0" 'BEGIN { printf "%.6f", t - s }')
-    # tcprewrite refuses a few deliberately malformed (fuzz) captures
-    if ! tcprewrite --seed=1 -i "$f" -o "$TMP/probe.pcap" >/dev/null 2>&1; then
-        echo "mkcapture: skip $(basename "$f") (tcprewrite cannot rewrite it)" >&2
-        continue
-    fi
     n=$((n + 1))
     editcap -F pcap -B "$stop" -t "$adj" "$f" "$TMP/norm/$(printf %03d $n).pcap"
-done
+done <"$TMP/list"
 rm -f "$TMP/probe.pcap"
 nfiles=$(ls "$TMP"/norm | wc -l)
 [ "$nfiles" -gt 0 ] || { echo "mkcapture: no usable pcap in $CORPUS" >&2; exit 1; }
 mergecap -F pcap -w "$TMP/round.pcap" "$TMP"/norm/*.pcap
 per=$(capinfos -T -r -c "$TMP/round.pcap" | cut -f2)
 rounds=$(( (TARGET + per - 1) / per ))
-echo "mkcapture: $nfiles files, $per packets per round, $rounds rounds" >&2
+echo "mkcapture: $nfiles files ($skipped skipped: not pcap+Ethernet or not rewritable), $per packets per round, $rounds rounds" >&2
 
 # 2. rounds: shift, then randomise addresses with a per-round seed
 r=1

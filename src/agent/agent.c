@@ -257,10 +257,10 @@ static void emit_endpoints(struct agent *a, struct source *s, uint64_t now_ms)
 {
     size_t i;
 
-    for (i = 0; i < s->ep.cap; i++) {
-        struct endpoint *e = &s->ep.slot[i];
+    for (i = 0; i < s->ep.count; i++) {
+        struct endpoint *e = &s->ep.slot[s->ep.used[i]];
 
-        if (e->used && e->dirty) {
+        if (e->dirty) {
             ev_endpoint(&a->sink, s, e, now_ms);
             e->dirty = 0;
         }

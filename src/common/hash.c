@@ -1,5 +1,5 @@
 /*
- * hash.c - word-at-a-time multiply/xor-shift hash with a 64-bit finalizer.
+ * hash.c - word-at-a-time multiply/rotate hash with a 64-bit finalizer.
  * Keys are short (up to ~48 bytes), so a simple loop over 8-byte words with
  * a strong final mix is both fast and well distributed.
  */
@@ -24,22 +24,29 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+static uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
     const unsigned char *b = p;
     uint64_t h = seed ^ (n * HASH_K1);
     uint64_t w;
 
+    /* Per word a multiply and a rotate; the full mix only once, at the end.
+     * This runs on every packet (flow lookup), so it is kept cheap. */
     while (n >= 8) {
         memcpy(&w, b, 8);
-        h = (h ^ mix64(w + HASH_K1)) * HASH_K1;
+        h = rotl64((h ^ w) * HASH_K1, 31);
         b += 8;
         n -= 8;
     }
     if (n) {
         w = 0;
         memcpy(&w, b, n);
-        h = (h ^ mix64(w + HASH_K1)) * HASH_K1;
+        h = rotl64((h ^ w) * HASH_K1, 31);
     }
     return mix64(h);
 }

@@ -8,6 +8,8 @@
 
 #include "queue.h"
 
+#define EVQ_WAKE_BATCH 256
+
 int evq_init(struct evq *q, size_t max_depth)
 {
     memset(q, 0, sizeof(*q));
@@ -35,8 +37,11 @@ void evq_destroy(struct evq *q)
 int evq_push(struct evq *q, struct evq_item *item, int wait)
 {
     pthread_mutex_lock(&q->lock);
-    while (q->depth >= q->max_depth && wait && !q->closed)
+    while (q->depth >= q->max_depth && wait && !q->closed) {
+        q->producers_waiting++;
         pthread_cond_wait(&q->nonfull, &q->lock);
+        q->producers_waiting--;
+    }
     if (q->depth >= q->max_depth || q->closed) {
         q->dropped++;
         pthread_mutex_unlock(&q->lock);
@@ -50,7 +55,10 @@ int evq_push(struct evq *q, struct evq_item *item, int wait)
         q->head = item;
     q->tail = item;
     q->depth++;
-    pthread_cond_signal(&q->nonempty);
+    /* Wake the consumer for a batch, not for every event: it also wakes by
+     * itself every few tens of milliseconds (see evq_pop_all's callers). */
+    if (q->consumer_waiting && q->depth >= EVQ_WAKE_BATCH)
+        pthread_cond_signal(&q->nonempty);
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
@@ -66,7 +74,7 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
-struct evq_item *evq_pop(struct evq *q, int timeout_ms)
+struct evq_item *evq_pop_all(struct evq *q, int timeout_ms)
 {
     struct evq_item *it;
     struct timespec deadline;
@@ -75,20 +83,22 @@ struct evq_item *evq_pop(struct evq *q, int timeout_ms)
         deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (q->head == NULL && !q->closed) {
-        if (timeout_ms <= 0) {
+        int rc = 0;
+
+        q->consumer_waiting = 1;
+        if (timeout_ms <= 0)
             pthread_cond_wait(&q->nonempty, &q->lock);
-        } else if (pthread_cond_timedwait(&q->nonempty, &q->lock, &deadline) == ETIMEDOUT) {
+        else
+            rc = pthread_cond_timedwait(&q->nonempty, &q->lock, &deadline);
+        q->consumer_waiting = 0;
+        if (rc == ETIMEDOUT)
             break;
-        }
     }
     it = q->head;
-    if (it) {
-        q->head = it->next;
-        if (q->head == NULL)
-            q->tail = NULL;
-        q->depth--;
-        pthread_cond_signal(&q->nonfull);
-    }
+    q->head = q->tail = NULL;
+    q->depth = 0;
+    if (it && q->producers_waiting)
+        pthread_cond_broadcast(&q->nonfull);
     pthread_mutex_unlock(&q->lock);
     return it;
 }

@@ -36,6 +36,7 @@ struct evq {
     struct evq_item *head, *tail;
     size_t depth, max_depth;
     int closed;
+    int consumer_waiting, producers_waiting; /* signal only when someone sleeps */
     uint64_t dropped;
 };
 
@@ -44,8 +45,10 @@ void evq_destroy(struct evq *q);
 /* Takes ownership of item. wait: block while full; otherwise drop (and free)
  * when full. Returns 0 if queued, -1 if dropped (counted). */
 int evq_push(struct evq *q, struct evq_item *item, int wait);
-/* Next item, or NULL after timeout_ms (0 = wait forever) or once closed and empty. */
-struct evq_item *evq_pop(struct evq *q, int timeout_ms);
+/* Every queued item as a list (oldest first, linked by next), or NULL after
+ * timeout_ms (0 = wait forever) or once closed and empty. Taking them all at
+ * once keeps the lock out of the per-event path of the consumer. */
+struct evq_item *evq_pop_all(struct evq *q, int timeout_ms);
 void evq_close(struct evq *q);
 size_t evq_depth(struct evq *q);
 /* Closed and drained: the consumer can stop. */

@@ -9,7 +9,8 @@ running on the machine ends up in the file:
   small file, a 1 MiB download, a 404) and on ::1 (index, 1 MiB download);
 * HTTPS: ``curl -k`` against ``openssl s_server -www`` with a certificate made
   here by ``openssl req``;
-* DNS: ``dig`` against a local ``dnsmasq`` (UDP queries and one ``+tcp``);
+* DNS: ``dig`` against a local ``dnsmasq`` (11 UDP queries, each its own
+  flow, and one ``+tcp``);
 * ICMP: ``ping`` to 127.0.0.1 and 127.0.0.2, ICMPv6 ``ping -6 ::1``;
 * UDP: a small echo exchange between two Python sockets.
 
@@ -161,9 +162,11 @@ def udp_exchange(port, sizes):
 
 
 class Tcpdump:
-    def __init__(self, iface, pcap, bpf, netns=None):
+    def __init__(self, iface, pcap, bpf=None, netns=None):
         cmd = ["tcpdump", "-i", iface, "-n", "-s", "0", "-U", "--immediate-mode", "-B", "32768",
-               "-w", pcap, bpf]
+               "-w", pcap]
+        if bpf:
+            cmd.append(bpf)
         if netns:
             cmd = ["ip", "netns", "exec", netns] + cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -299,7 +302,9 @@ def generate(outdir, ipv6=True, big_size=BIG_SIZE):
             if p.stdout.decode().strip() != "200":
                 raise TrafficError("curl https: %r" % p.stdout)
         dns = []
-        for name, qtype in (("example.test", "A"), ("www.example.test", "A"), ("example.test", "AAAA")):
+        queries = [("example.test", "A"), ("www.example.test", "A"), ("example.test", "AAAA")]
+        queries += [("host%d.example.test" % n, "A") for n in range(8)]
+        for name, qtype in queries:
             p = run(dig_base + [name, qtype], timeout=10)
             dns.append((name, qtype, "udp"))
         p = run(dig_base + ["+tcp", "example.test", "A"], timeout=10)

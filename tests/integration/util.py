@@ -81,11 +81,22 @@ def agent_env(extra=None):
     """Environment for the agent. The sanitizer options are always set: they
     are ignored by a normal build and make an ASan/UBSan build fail loudly."""
     env = dict(os.environ)
-    env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1"
-    env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    env["ASAN_OPTIONS"] = _with_opts(env.get("ASAN_OPTIONS"), "detect_leaks=1:abort_on_error=1")
+    env["UBSAN_OPTIONS"] = _with_opts(env.get("UBSAN_OPTIONS"), "print_stacktrace=1:halt_on_error=1")
     if extra:
         env.update(extra)
     return env
+
+
+def _with_opts(current, required):
+    """Keep options already set in the environment (tests/run.sh adds some),
+    forcing the ones these tests rely on."""
+    opts = {}
+    for part in (current or "").split(":") + required.split(":"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            opts[k] = v
+    return ":".join("%s=%s" % kv for kv in opts.items())
 
 
 def sanitizer_report(stderr_text):
@@ -461,7 +472,7 @@ def _parse_packet_line(cols, fields):
                 # A layer whose header was cut short lacks some fields: align
                 # from the outside in (the missing ones are the innermost).
                 p.misaligned = True
-            short = fname.split(".", 1)[1] if lname != "ipv6.fraghdr" else fname.rsplit(".", 1)[1]
+            short = fname.rsplit(".", 1)[1]
             for layer, v in zip(toks, occ):
                 layer.f[short] = v
     return p
@@ -821,12 +832,15 @@ def _frag_id(v, pkt):
     return (ip.f.get("src"), ip.f.get("dst"), fh.f.get("ident") if fh else None, fh.f.get("nxt") if fh else None)
 
 
+FRAGMENT_MEMORY_S = 30  # docs/agent.md: first fragments are remembered 30 s
+
+
 class ExpectedFlows:
     """What the agent should report for a capture, derived per packet from
     tshark's decode (see agent_view), with a note of each packet whose
     accounting differs from tshark's conversation tables and why."""
 
-    def __init__(self, packets, protos=(6, 17)):
+    def __init__(self, packets, protos=(6, 17), no_fragment_owner=None):
         self.counters = {}
         self.packets = collections.defaultdict(list)  # key -> [(direction 0/1, pkt)]
         self.rules = collections.Counter()             # rule name -> packets
@@ -836,7 +850,7 @@ class ExpectedFlows:
         for p in packets:
             v = agent_view(p)
             key = src = None
-            later_fragment = False
+            later_fragment = orphan_fragment = False
             if v is not None and v.l4 in ("tcp", "udp"):
                 l4 = p.layers[v.l4_index]
                 s, d = v.ip.f.get("src"), v.ip.f.get("dst")
@@ -845,13 +859,23 @@ class ExpectedFlows:
                     proto = 6 if v.l4 == "tcp" else 17
                     key = conv_key(proto, (s, sp), (d, dp))
                     src = (norm_ip(s), sp)
-                    if v.first_fragment:
-                        frag_owner[_frag_id(v, p)] = (key, src)
+                    if v.first_fragment and not (no_fragment_owner and no_fragment_owner(p)):
+                        frag_owner[_frag_id(v, p)] = (key, src, p.time)
             elif v is not None and v.later_fragment:
                 owner = frag_owner.get(_frag_id(v, p))
-                if owner:
-                    key, src = owner
+                if owner and p.time - owner[2] <= FRAGMENT_MEMORY_S:
+                    key, src, _ = owner
                     later_fragment = True
+                else:
+                    # docs/agent.md: a later fragment whose first fragment was
+                    # not seen goes to the port-less flow of the two hosts.
+                    proto = _int(v.ip.f.get("proto") if v.ip.name == "ip" else
+                                 (_fraghdr_after(p, v.ip_index) or Layer("x")).f.get("nxt"))
+                    s, d = v.ip.f.get("src"), v.ip.f.get("dst")
+                    if proto in (6, 17) and s and d:
+                        key = conv_key(proto, (s, 0), (d, 0))
+                        src = (norm_ip(s), 0)
+                        orphan_fragment = True
             if key is not None and key[0] not in protos:
                 key = None
             if key is not None:
@@ -873,6 +897,8 @@ class ExpectedFlows:
             if key is not None and key not in raw:
                 if later_fragment:
                     rule = "ip_fragment_later"
+                elif orphan_fragment:
+                    rule = "ip_fragment_orphan"
                 elif transport_header_broken(p):
                     rule = "tshark_skips_broken_transport_header"
                 else:
@@ -899,3 +925,61 @@ class ExpectedFlows:
         i = self._contrib_index(p, k)
         return i is not None and v.l4_index is not None and i > v.l4_index or \
             (i is not None and v.l4_index is None and i > v.ip_index)
+
+
+# ---------------------------------------------------------------- pcap rewriting
+
+def read_pcap(path):
+    """Classic pcap only: (header bytes, endian, linktype, [(rec header, data)])."""
+    import struct
+    with open(path, "rb") as f:
+        buf = f.read()
+    magic = buf[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        raise ValueError("%s: not a classic pcap file" % path)
+    linktype = struct.unpack(e + "I", buf[20:24])[0]
+    recs = []
+    i = 24
+    while i + 16 <= len(buf):
+        incl = struct.unpack(e + "I", buf[i + 8:i + 12])[0]
+        recs.append((buf[i:i + 16], buf[i + 16:i + 16 + incl]))
+        i += 16 + incl
+    return buf[:24], e, linktype, recs
+
+
+def write_pcap(path, header, recs):
+    with open(path, "wb") as f:
+        f.write(header)
+        for h, d in recs:
+            f.write(h)
+            f.write(d)
+
+
+def mirror_packet(d):
+    """Swap source and destination (MAC, IP, TCP/UDP port) of an Ethernet
+    frame in place, leaving lengths, times and checksums valid (the sums
+    are over the same words)."""
+    d = bytearray(d)
+    if len(d) < 14:
+        return bytes(d)
+    d[0:6], d[6:12] = d[6:12], d[0:6]
+    et = int.from_bytes(d[12:14], "big")
+    off = 14
+    if et == 0x0800 and len(d) >= off + 20:
+        ihl = (d[off] & 0x0F) * 4
+        d[off + 12:off + 16], d[off + 16:off + 20] = d[off + 16:off + 20], d[off + 12:off + 16]
+        proto = d[off + 9]
+        l4 = off + ihl
+    elif et == 0x86DD and len(d) >= off + 40:
+        d[off + 8:off + 24], d[off + 24:off + 40] = d[off + 24:off + 40], d[off + 8:off + 24]
+        proto = d[off + 6]
+        l4 = off + 40
+    else:
+        return bytes(d)
+    if proto in (6, 17) and len(d) >= l4 + 4:
+        d[l4:l4 + 2], d[l4 + 2:l4 + 4] = d[l4 + 2:l4 + 4], d[l4:l4 + 2]
+    return bytes(d)

@@ -15,6 +15,9 @@
 
 #include <cmocka.h>
 
+#include <openssl/sha.h>
+
+#include "common/sha1.h"
 #include "flow/community_id.h"
 #include "flow/engine.h"
 #include "flow/netset.h"
@@ -407,6 +410,24 @@ static void test_community_id_vectors(void **state)
     assert_int_equal(community_id_v1(out, 0, 5, 6, a, b, 1, 2), -1);
 }
 
+/* Our SHA-1 against OpenSSL's, every length across the block boundaries. */
+static void test_sha1(void **state)
+{
+    uint8_t data[300], ours[SHA1_LEN], ref[SHA_DIGEST_LENGTH];
+    size_t n;
+
+    (void)state;
+    sha1("abc", 3, ours);
+    assert_memory_equal(ours, "\xa9\x99\x3e\x36\x47\x06\x81\x6a\xba\x3e\x25\x71\x78\x50\xc2\x6c\x9c\xd0\xd8\x9d", SHA1_LEN);
+    for (n = 0; n < sizeof(data); n++)
+        data[n] = (uint8_t)(n * 131 + 7);
+    for (n = 0; n <= sizeof(data); n++) {
+        sha1(data, n, ours);
+        SHA1(data, n, ref);
+        assert_memory_equal(ours, ref, SHA1_LEN);
+    }
+}
+
 static void test_netset(void **state)
 {
     struct netset s;
@@ -459,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_flow_stats),
         cmocka_unit_test(test_fragments),
         cmocka_unit_test(test_community_id_vectors),
+        cmocka_unit_test(test_sha1),
         cmocka_unit_test(test_netset),
     };
 

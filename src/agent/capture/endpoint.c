@@ -17,8 +17,11 @@ int endpoint_table_init(struct endpoint_table *t, size_t max_endpoints)
     while (cap * 3 / 4 < max_endpoints)
         cap <<= 1;
     t->slot = calloc(cap, sizeof(*t->slot));
-    if (t->slot == NULL)
+    t->used = calloc(cap * 3 / 4 + 1, sizeof(*t->used));
+    if (t->slot == NULL || t->used == NULL) {
+        endpoint_table_destroy(t);
         return -1;
+    }
     t->cap = cap;
     return 0;
 }
@@ -26,7 +29,9 @@ int endpoint_table_init(struct endpoint_table *t, size_t max_endpoints)
 void endpoint_table_destroy(struct endpoint_table *t)
 {
     free(t->slot);
+    free(t->used);
     t->slot = NULL;
+    t->used = NULL;
 }
 
 static int add_ip(struct endpoint *e, int ip_version, const uint8_t *addr)
@@ -67,7 +72,7 @@ struct endpoint *endpoint_note(struct endpoint_table *t, const uint8_t *mac, int
         e->used = 1;
         memcpy(e->mac, mac, 6);
         e->first_us = ts_us;
-        t->count++;
+        t->used[t->count++] = (uint32_t)i;
         *is_new = 1;
     }
     if (addr && add_ip(e, ip_version, addr))

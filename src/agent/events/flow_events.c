@@ -7,13 +7,14 @@
  */
 #include <string.h>
 
-#include <openssl/sha.h>
 
 #include "flow_events.h"
+#include "common/hash.h"
+#include "common/sha1.h"
 #include "flow/community_id.h"
 
 #define US_PER_MS            1000
-#define EV_DIGEST_IFNAME_MAX 256
+#define EV_DIGEST_IFNAME_SEED 0x6966ULL /* "if" */
 
 void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN])
 {
@@ -24,21 +25,26 @@ void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN
         /* The canonical key, the first-seen time and the interface name:
          * the same for both directions, any thread count and any rerun of
          * a capture, yet distinct for two flows of one 5-tuple at
-         * different times (community_id is the per-5-tuple hash). */
+         * different times (community_id is the per-5-tuple hash). The
+         * name enters as a hash so the input fits one SHA-1 block. */
         const char *ifname = ev_iface_name(s, f->key.source);
-        uint8_t buf[sizeof(f->key) + sizeof(f->first_us) + EV_DIGEST_IFNAME_MAX];
-        size_t n = 0, il = strlen(ifname);
-        struct flow_key k = f->key;
+        const struct flow_key *k = &f->key;
+        uint8_t buf[2 * 16 + 2 * 2 + 2 + 1 + 1 + 8 + 4]; /* 52: one block */
+        uint32_t ifhash = (uint32_t)hash_bytes(ifname, strlen(ifname), EV_DIGEST_IFNAME_SEED);
+        size_t n = 0;
 
-        k.source = 0;
-        if (il > EV_DIGEST_IFNAME_MAX)
-            il = EV_DIGEST_IFNAME_MAX;
-        memcpy(buf, &k, sizeof(k));
-        n += sizeof(k);
+        memcpy(buf + n, k->addr, sizeof(k->addr));
+        n += sizeof(k->addr);
+        memcpy(buf + n, k->port, sizeof(k->port));
+        n += sizeof(k->port);
+        memcpy(buf + n, &k->vlan, sizeof(k->vlan));
+        n += sizeof(k->vlan);
+        buf[n++] = k->ip_version;
+        buf[n++] = k->proto;
         memcpy(buf + n, &f->first_us, sizeof(f->first_us));
         n += sizeof(f->first_us);
-        memcpy(buf + n, ifname, il);
-        SHA1(buf, n + il, f->digest);
+        memcpy(buf + n, &ifhash, sizeof(ifhash));
+        sha1(buf, sizeof(buf), f->digest);
         f->flags |= FLOW_F_DIGEST;
     }
     for (i = 0; i < 20; i++) {

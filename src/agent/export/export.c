@@ -17,6 +17,7 @@
 
 #define EXPORT_IDLE_MS   500
 #define EXPORT_STDIO_BUF (1 << 20)
+#define EXPORT_FLUSH_MS  500
 
 int export_add(struct exporter *x, const char *spec, char *err)
 {
@@ -115,21 +116,35 @@ static void flush_all(struct exporter *x)
             fflush(x->out[i].f);
 }
 
+/* Flush outputs when the queue has been idle for EXPORT_FLUSH_MS, so a
+ * reader of the output sees events promptly without a flush per wake-up. */
+static void flush_idle(struct exporter *x)
+{
+    if (++x->idle_rounds * EXPORT_IDLE_MS >= EXPORT_FLUSH_MS) {
+        flush_all(x);
+        x->idle_rounds = 0;
+    }
+}
+
+
 static void *export_main(void *arg)
 {
     struct exporter *x = arg;
 
     for (;;) {
-        struct evq_item *it = evq_pop(x->q, EXPORT_IDLE_MS);
+        struct evq_item *it = evq_pop_all(x->q, EXPORT_IDLE_MS), *next;
 
         if (it == NULL) {
-            flush_all(x);
             if (evq_finished(x->q))
                 break;
+            flush_idle(x);
             continue;
         }
-        export_one(x, it);
-        free(it);
+        for (; it; it = next) {
+            next = it->next;
+            export_one(x, it);
+            free(it);
+        }
     }
     return NULL;
 }

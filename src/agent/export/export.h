@@ -38,6 +38,7 @@ struct exporter {
     int started;
     struct sbuf buf;
     uint64_t json_errors;
+    unsigned idle_rounds;
 };
 
 /* Parse one -o spec and open it. */

@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include <openssl/sha.h>
+#include "common/sha1.h"
 
 #include "community_id.h"
 
@@ -76,7 +76,7 @@ int community_id_v1(char out[COMMUNITY_ID_LEN], uint16_t seed, int ip_version, u
                     const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport)
 {
     uint8_t buf[2 + 16 + 16 + 2 + 4];
-    uint8_t digest[SHA_DIGEST_LENGTH];
+    uint8_t digest[SHA1_LEN];
     size_t alen, n = 0;
     int has_ports, one_way = 0, cmp;
 
@@ -112,7 +112,7 @@ int community_id_v1(char out[COMMUNITY_ID_LEN], uint16_t seed, int ip_version, u
         buf[n++] = (uint8_t)(dport >> 8);
         buf[n++] = (uint8_t)dport;
     }
-    SHA1(buf, n, digest);
+    sha1(buf, n, digest);
     out[0] = '1';
     out[1] = ':';
     base64_encode(out + 2, digest, sizeof(digest));

@@ -6,7 +6,7 @@
 
 #include "engine.h"
 
-#define EXPIRE_CHECK_US 1000000ULL /* look for idle flows once per second of packet time */
+#define EXPIRE_CHECK_US FLOW_TOUCH_US /* look for idle flows once per second of packet time */
 
 /* OtherType values in the proto. */
 #define OTHER_LOCAL     1
@@ -138,8 +138,13 @@ static void expire(struct flow_engine *e)
     for (l = 0; l < FLOW_LIST__COUNT; l++) {
         struct flow *f;
 
-        while ((f = e->table.head[l]) != NULL && f->last_us + e->cfg.timeout_us[l] <= e->now_us)
+        while ((f = e->table.head[l]) != NULL && f->list_us + e->cfg.timeout_us[l] <= e->now_us) {
+            /* Seen within the last FLOW_TOUCH_US but not moved: it is due
+             * before the next check; so is nothing behind it yet. */
+            if (f->last_us + e->cfg.timeout_us[l] > e->now_us)
+                break;
             purge(e, f, l == FLOW_LIST_CLOSED ? FLOW_PURGE_CLOSED : FLOW_PURGE_EXPIRED);
+        }
     }
 }
 
@@ -227,6 +232,7 @@ static void account(struct flow *f, const struct pkt *p, int side)
 static void first_packet(struct flow_engine *e, struct flow *f, const struct pkt *p, int side)
 {
     f->first_us = p->ts_us;
+    f->list_us = p->ts_us;
     classify(e, f, p, side);
     f->icmp_type = p->icmp_type;
     f->icmp_code = p->icmp_code;
@@ -242,7 +248,7 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
     struct flow *f;
     uint16_t sport = p->sport, dport = p->dport;
     uint64_t hash;
-    int side, established = 0;
+    int side, list, established = 0;
 
     if (source >= FLOW_MAX_SOURCES)
         source = FLOW_MAX_SOURCES - 1;
@@ -275,7 +281,11 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
             f->flags |= FLOW_F_REPORTED;
         }
     }
-    flow_table_touch(&e->table, f, flow_list_for(f));
+    list = flow_list_for(f);
+    if (list != f->list || f->last_us >= f->list_us + FLOW_TOUCH_US) {
+        flow_table_touch(&e->table, f, list);
+        f->list_us = f->last_us;
+    }
     clock_advance(e, p->ts_us);
 }
 

@@ -49,6 +49,7 @@ struct flow {
     struct flow *hnext;        /* hash chain */
     struct flow *prev, *next;  /* timeout list */
     uint64_t first_us, last_us;
+    uint64_t list_us;           /* when last moved to its list's tail (<= last_us) */
     uint64_t bytes[2], pkts[2]; /* by key side */
     uint64_t stats_bytes, stats_pkts; /* totals at the previous flow_stats */
     uint64_t fragments;

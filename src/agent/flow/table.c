@@ -112,7 +112,7 @@ struct flow *flow_table_oldest(struct flow_table *t)
     int l;
 
     for (l = 0; l < FLOW_LIST__COUNT; l++)
-        if (t->head[l] && (best == NULL || t->head[l]->last_us < best->last_us))
+        if (t->head[l] && (best == NULL || t->head[l]->list_us < best->list_us))
             best = t->head[l];
     return best;
 }
