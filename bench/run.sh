@@ -23,4 +23,5 @@ if [ ! -s "$OUT/small.pcap" ] || [ "$OUT/bench.pcap" -nt "$OUT/small.pcap" ]; th
 fi
 
 exec /usr/bin/python3 bench/report.py --agent "$AGENT" --pcapread "$OUT/pcapread" \
-    --capture "$OUT/bench.pcap" --small "$OUT/small.pcap" --json "$OUT/results.json"
+    --capture "$OUT/bench.pcap" --small "$OUT/small.pcap" --json "$OUT/results.json" \
+    --runs "${BENCH_RUNS:-3}"

@@ -107,7 +107,7 @@ def render(items):
             if name == "agent_id" and not comment:
                 comment = "the agent that produced the event"
             if name == "seq" and not comment:
-                comment = "per-agent sequence number, strictly increasing; a gap means a dropped event"
+                comment = "per-agent sequence number, strictly increasing in output order"
             if name == "timestamp" and not comment:
                 comment = "event time, ms (packet time for flow and packet events)"
             out.append("| `%s` | %s | %s |" % (name, typ, comment.replace("|", "\\|")))

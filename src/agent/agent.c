@@ -434,6 +434,8 @@ static int read_file(struct agent *a, struct source *s)
         n = pcap_dispatch(s->pcap, AGENT_DISPATCH_CNT, on_packet, (unsigned char *)&cc);
         if (n == 0 || n == PCAP_ERROR_BREAK)
             return 0; /* end of file */
+        if (n < 0 && *a->stop)
+            return 0; /* a signal interrupted a read from a pipe: a normal stop */
         if (n < 0) {
             /* A truncated or corrupt file: keep what was read, say where it stopped. */
             log_error("%s: read error after %llu packets: %s", s->name,
@@ -531,18 +533,6 @@ static int open_sources(struct agent *a)
     char err[SOURCE_ERR_MAX];
     size_t i;
 
-    if (c->interfaces.n && c->files.n) {
-        log_error("use either -i or -r, not both: live and file time cannot share one clock");
-        return -1;
-    }
-    if (c->interfaces.n + c->files.n == 0) {
-        log_error("nothing to capture: give -i IFACE or -r FILE (see --help)");
-        return -1;
-    }
-    if (c->interfaces.n + c->files.n > AGENT_MAX_SOURCES) {
-        log_error("at most %d sources", AGENT_MAX_SOURCES);
-        return -1;
-    }
     a->live = c->interfaces.n > 0;
     for (i = 0; i < c->interfaces.n + c->files.n; i++) {
         struct source *s = &a->src[a->nsrc];
@@ -694,12 +684,40 @@ static int setup_sink(struct agent *a)
     a->sink.sampling_rate = (uint32_t)c->sample;
     a->sink.cid_seed = (uint16_t)c->cid_seed;
     a->sink.q = &a->evq;
-    atomic_init(&a->sink.seq, 0);
     atomic_init(&a->sink.events, 0);
     atomic_init(&a->sink.dropped, 0);
     if (evq_init(&a->evq, (size_t)c->queue_size) < 0)
         return -1;
     return parse_events(a, c->events);
+}
+
+/* Everything a user can get wrong on the command line, checked before
+ * anything is opened: these exit with 2, runtime failures with 1. */
+static int check_usage(struct agent *a)
+{
+    const struct agent_settings *c = a->cfg;
+    char err[EXPORT_ERR_MAX];
+    size_t i;
+
+    if (c->interfaces.n && c->files.n) {
+        log_error("use either -i or -r, not both: live and file time cannot share one clock");
+        return -1;
+    }
+    if (c->interfaces.n + c->files.n == 0) {
+        log_error("nothing to capture: give -i IFACE or -r FILE (see --help)");
+        return -1;
+    }
+    if (c->interfaces.n + c->files.n > AGENT_MAX_SOURCES) {
+        log_error("at most %d sources", AGENT_MAX_SOURCES);
+        return -1;
+    }
+    for (i = 0; i < c->outputs.n; i++) {
+        if (export_check(c->outputs.v[i], err) < 0) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int setup_outputs(struct agent *a)
@@ -767,7 +785,11 @@ int agent_run(const struct agent_settings *cfg, volatile sig_atomic_t *stop)
     a->stop = stop;
     a->start_ms = wall_ms();
     a->next_status_ms = a->start_ms + (uint64_t)cfg->status_interval * 1000;
-    if (setup_sink(a) < 0 || setup_local(a) < 0 || open_sources(a) < 0 || setup_outputs(a) < 0)
+    if (setup_sink(a) < 0 || setup_local(a) < 0 || check_usage(a) < 0) {
+        rc = 2;
+        goto out;
+    }
+    if (open_sources(a) < 0 || setup_outputs(a) < 0)
         goto out;
     a->sink.wait = !a->live;
     if (drop_privileges(cfg->user) < 0 || setup_workers(a) < 0)

@@ -72,7 +72,7 @@ struct pring_rec {
 
 struct pring {
     uint8_t *buf;
-    size_t cap; /* bytes, power of two */
+    size_t cap;                      /* bytes, power of two */
     _Alignas(64) atomic_size_t head; /* written by the producer */
     _Alignas(64) atomic_size_t tail; /* written by the consumer */
 };

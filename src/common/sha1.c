@@ -24,7 +24,7 @@ static void block(uint32_t h[5], const uint8_t *p)
         w[i] = be32(p + 4 * i);
     for (; i < 80; i++)
         w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    /* The four rounds of 20 steps, each its own loop: no branch per step. */
+        /* The four rounds of 20 steps, each its own loop: no branch per step. */
 #define SHA1_STEP(fexpr, k)                                                                        \
     do {                                                                                           \
         t = rol(a, 5) + (fexpr) + e + (k) + w[i];                                                  \

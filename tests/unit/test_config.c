@@ -22,7 +22,10 @@ struct settings {
     int flag;
 };
 
-#define OPT(n, s, t, f, a, lo, hi) {n, s, t, offsetof(struct settings, f), a, "help", lo, hi}
+#define OPT(n, s, t, f, a, lo, hi)                                                                 \
+    {                                                                                              \
+        n, s, t, offsetof(struct settings, f), a, "help", lo, hi                                   \
+    }
 static const struct config_opt opts[] = {
     OPT("interface", 'i', CONFIG_LIST, in, "IFACE", 0, 0),
     OPT("name", 0, CONFIG_STRING, name, "NAME", 0, 0),

@@ -684,6 +684,9 @@ static void test_hdlc(void **state)
     assert_int_equal(p.l3_off, 4);
     assert_int_equal(p.sport, 50);
     assert_int_equal(p.dport, 60);
+    /* Cisco HDLC frames in a capture labelled PPP. */
+    assert_int_equal(DECODE(&p, hdlc_ip4, DECODE_DLT_PPP), DECODE_OK);
+    LAYERS(&p, PKT_L_HDLC, PKT_L_IP4, PKT_L_UDP);
     assert_int_equal(DECODE(&p, hdlc_slarp, DECODE_DLT_C_HDLC), DECODE_OK);
     assert_int_equal(p.ip_version, 0);
     assert_int_equal(p.nlayers, 1);
@@ -988,6 +991,9 @@ static void test_malformed(void **state)
     /* Total length below the header, above the frame; fine under a snaplen. */
     assert_int_equal(PATCH16(&p, eth_ip4_tcp_syn, eth, 16, 19), DECODE_ERR_IP4_LEN);
     assert_int_equal(PATCH16(&p, eth_ip4_tcp_syn, eth, 16, 61), DECODE_ERR_IP4_LEN);
+    /* 0 (TCP segmentation offload on the sender): the frame's length. */
+    assert_int_equal(PATCH16(&p, eth_ip4_tcp_syn, eth, 16, 0), DECODE_OK);
+    assert_int_equal(p.ip_len, sizeof(eth_ip4_tcp_syn) - 14);
     assert_int_equal(decode_bytes(&p, eth_ip4_tcp_syn, sizeof(eth_ip4_tcp_syn), 1514, eth),
                      DECODE_OK);
     assert_int_equal(decode_bytes(&p, eth_ip4_udp, 42, sizeof(eth_ip4_udp), eth), DECODE_OK);

@@ -418,7 +418,9 @@ static void test_sha1(void **state)
 
     (void)state;
     sha1("abc", 3, ours);
-    assert_memory_equal(ours, "\xa9\x99\x3e\x36\x47\x06\x81\x6a\xba\x3e\x25\x71\x78\x50\xc2\x6c\x9c\xd0\xd8\x9d", SHA1_LEN);
+    assert_memory_equal(
+        ours, "\xa9\x99\x3e\x36\x47\x06\x81\x6a\xba\x3e\x25\x71\x78\x50\xc2\x6c\x9c\xd0\xd8\x9d",
+        SHA1_LEN);
     for (n = 0; n < sizeof(data); n++)
         data[n] = (uint8_t)(n * 131 + 7);
     for (n = 0; n <= sizeof(data); n++) {

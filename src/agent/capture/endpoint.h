@@ -29,9 +29,9 @@ struct endpoint {
 
 struct endpoint_table {
     struct endpoint *slot;
-    size_t cap;      /* power of two; at most cap * 3 / 4 used */
+    size_t cap; /* power of two; at most cap * 3 / 4 used */
     size_t count;
-    uint32_t *used;  /* slot indices in use, [0, count): report without a scan */
+    uint32_t *used;   /* slot indices in use, [0, count): report without a scan */
     uint64_t dropped; /* devices not tracked: table full */
 };
 

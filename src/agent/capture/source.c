@@ -141,7 +141,11 @@ int source_open_file(struct source *s, const char *path, const struct capture_op
     s->is_file = 1;
     s->pcap = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (s->pcap == NULL) {
-        snprintf(err, SOURCE_ERR_MAX, "%s: %s", path, ebuf);
+        /* libpcap names the file itself in some messages, not in others. */
+        if (strncmp(ebuf, path, strlen(path)) == 0)
+            snprintf(err, SOURCE_ERR_MAX, "%s", ebuf);
+        else
+            snprintf(err, SOURCE_ERR_MAX, "%s: %s", path, ebuf);
         return -1;
     }
     if (check_dlt(s, err) < 0 || apply_filter(s, o->filter, err) < 0)

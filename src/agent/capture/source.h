@@ -54,8 +54,7 @@ struct source {
     struct endpoint_table ep;
 };
 
-int source_open_live(struct source *s, const char *ifname, const struct capture_opts *o,
-                     char *err);
+int source_open_live(struct source *s, const char *ifname, const struct capture_opts *o, char *err);
 int source_open_file(struct source *s, const char *path, const struct capture_opts *o, char *err);
 void source_close(struct source *s);
 /* Add the interface's own networks to the local set. */

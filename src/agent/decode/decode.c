@@ -42,7 +42,8 @@ static const char *const layer_names[PKT_L__COUNT] = {
     [PKT_L_PPPOE] = "pppoe", [PKT_L_PPP] = "ppp", [PKT_L_SLL] = "sll",     [PKT_L_SLL2] = "sll2",
     [PKT_L_NULL] = "null",   [PKT_L_ARP] = "arp", [PKT_L_IP4] = "ip4",     [PKT_L_IP6] = "ip6",
     [PKT_L_TCP] = "tcp",     [PKT_L_UDP] = "udp", [PKT_L_ICMP4] = "icmp4", [PKT_L_ICMP6] = "icmp6",
-    [PKT_L_IGMP] = "igmp",   [PKT_L_GRE] = "gre", [PKT_L_VXLAN] = "vxlan", [PKT_L_GTPU] = "gtpu", [PKT_L_HDLC] = "hdlc",
+    [PKT_L_IGMP] = "igmp",   [PKT_L_GRE] = "gre", [PKT_L_VXLAN] = "vxlan", [PKT_L_GTPU] = "gtpu",
+    [PKT_L_HDLC] = "hdlc",
 };
 
 const char *decode_reason_name(int reason)

@@ -27,20 +27,20 @@
 #define DECODE_MAX_IP6_EXT 8  /* IPv6 extension headers followed */
 
 /* libpcap DLT values we decode, named here so no file needs pcap.h. */
-#define DECODE_DLT_NULL      0
-#define DECODE_DLT_EN10MB    1
-#define DECODE_DLT_RAW       12  /* some platforms; 101 (LINKTYPE_RAW) is the portable one */
-#define DECODE_DLT_RAW_ALT   14  /* OpenBSD's DLT_RAW */
-#define DECODE_DLT_PPP       9
-#define DECODE_DLT_PPP_SERIAL 50
-#define DECODE_DLT_PPP_ETHER 51  /* PPPoE session without Ethernet header */
-#define DECODE_DLT_LOOP      108 /* OpenBSD loopback: family in network order */
+#define DECODE_DLT_NULL         0
+#define DECODE_DLT_EN10MB       1
+#define DECODE_DLT_RAW          12 /* some platforms; 101 (LINKTYPE_RAW) is the portable one */
+#define DECODE_DLT_RAW_ALT      14 /* OpenBSD's DLT_RAW */
+#define DECODE_DLT_PPP          9
+#define DECODE_DLT_PPP_SERIAL   50
+#define DECODE_DLT_PPP_ETHER    51  /* PPPoE session without Ethernet header */
+#define DECODE_DLT_LOOP         108 /* OpenBSD loopback: family in network order */
 #define DECODE_DLT_LINKTYPE_RAW 101
-#define DECODE_DLT_LINUX_SLL 113
-#define DECODE_DLT_IPV4      228
-#define DECODE_DLT_IPV6      229
-#define DECODE_DLT_LINUX_SLL2 276
-#define DECODE_DLT_C_HDLC    104 /* Cisco HDLC */
+#define DECODE_DLT_LINUX_SLL    113
+#define DECODE_DLT_IPV4         228
+#define DECODE_DLT_IPV6         229
+#define DECODE_DLT_LINUX_SLL2   276
+#define DECODE_DLT_C_HDLC       104 /* Cisco HDLC */
 
 /* Kinds of layer record. */
 enum pkt_layer_type {
@@ -74,30 +74,30 @@ enum pkt_layer_type {
  */
 enum decode_reason {
     DECODE_OK = 0,
-    DECODE_ERR_LINKTYPE,   /* link type we do not decode */
-    DECODE_ERR_ETH,        /* Ethernet header truncated */
-    DECODE_ERR_VLAN,       /* VLAN tag truncated or too many tags */
-    DECODE_ERR_MPLS,       /* label stack truncated or too deep */
-    DECODE_ERR_PPPOE,      /* PPPoE header truncated or bad version/length */
-    DECODE_ERR_PPP,        /* PPP header truncated */
-    DECODE_ERR_SLL,        /* Linux cooked header truncated */
-    DECODE_ERR_NULL,       /* BSD loopback header truncated */
-    DECODE_ERR_ARP,        /* ARP truncated or not Ethernet/IPv4 */
-    DECODE_ERR_IP4,        /* IPv4 header truncated, bad version or header length */
-    DECODE_ERR_IP4_LEN,    /* IPv4 total length impossible */
-    DECODE_ERR_IP6,        /* IPv6 header truncated or bad version */
-    DECODE_ERR_IP6_LEN,    /* IPv6 payload length impossible */
-    DECODE_ERR_IP6_EXT,    /* extension header chain truncated or too long */
-    DECODE_ERR_TCP,        /* TCP header truncated or bad data offset */
-    DECODE_ERR_UDP,        /* UDP header truncated or bad length */
-    DECODE_ERR_ICMP,       /* ICMP header truncated */
-    DECODE_ERR_ICMP6,      /* ICMPv6 header truncated */
-    DECODE_ERR_GRE,        /* GRE header truncated or unsupported version */
-    DECODE_ERR_VXLAN,      /* VXLAN header truncated */
-    DECODE_ERR_GTPU,       /* GTP-U header truncated or bad */
+    DECODE_ERR_LINKTYPE,     /* link type we do not decode */
+    DECODE_ERR_ETH,          /* Ethernet header truncated */
+    DECODE_ERR_VLAN,         /* VLAN tag truncated or too many tags */
+    DECODE_ERR_MPLS,         /* label stack truncated or too deep */
+    DECODE_ERR_PPPOE,        /* PPPoE header truncated or bad version/length */
+    DECODE_ERR_PPP,          /* PPP header truncated */
+    DECODE_ERR_SLL,          /* Linux cooked header truncated */
+    DECODE_ERR_NULL,         /* BSD loopback header truncated */
+    DECODE_ERR_ARP,          /* ARP truncated or not Ethernet/IPv4 */
+    DECODE_ERR_IP4,          /* IPv4 header truncated, bad version or header length */
+    DECODE_ERR_IP4_LEN,      /* IPv4 total length impossible */
+    DECODE_ERR_IP6,          /* IPv6 header truncated or bad version */
+    DECODE_ERR_IP6_LEN,      /* IPv6 payload length impossible */
+    DECODE_ERR_IP6_EXT,      /* extension header chain truncated or too long */
+    DECODE_ERR_TCP,          /* TCP header truncated or bad data offset */
+    DECODE_ERR_UDP,          /* UDP header truncated or bad length */
+    DECODE_ERR_ICMP,         /* ICMP header truncated */
+    DECODE_ERR_ICMP6,        /* ICMPv6 header truncated */
+    DECODE_ERR_GRE,          /* GRE header truncated or unsupported version */
+    DECODE_ERR_VXLAN,        /* VXLAN header truncated */
+    DECODE_ERR_GTPU,         /* GTP-U header truncated or bad */
     DECODE_ERR_TUNNEL_DEPTH, /* more nested tunnels than DECODE_MAX_TUNNELS */
-    DECODE_ERR_LAYERS,     /* more layers than DECODE_MAX_LAYERS */
-    DECODE_ERR_HDLC,       /* Cisco HDLC header truncated */
+    DECODE_ERR_LAYERS,       /* more layers than DECODE_MAX_LAYERS */
+    DECODE_ERR_HDLC,         /* Cisco HDLC header truncated */
     DECODE_REASON__COUNT
 };
 
@@ -170,9 +170,9 @@ struct pkt {
     uint16_t l3_off;    /* innermost IP header */
     uint16_t src_off;   /* source address (4 or 16 bytes) */
     uint16_t dst_off;
-    uint32_t ip_len;    /* datagram length from the IP header */
-    uint8_t frag;       /* PKT_FRAG_* */
-    uint32_t frag_id;   /* IPv4 id or IPv6 fragment identification */
+    uint32_t ip_len;  /* datagram length from the IP header */
+    uint8_t frag;     /* PKT_FRAG_* */
+    uint32_t frag_id; /* IPv4 id or IPv6 fragment identification */
 
     /* Transport, when the header was present (l4_off != 0). */
     uint16_t l4_off;
@@ -180,10 +180,10 @@ struct pkt {
     uint8_t tcp_flags;
     uint32_t tcp_seq, tcp_ack; /* host order */
     uint16_t tcp_win;
-    uint16_t tcp_mss;          /* MSS option, 0 if absent */
+    uint16_t tcp_mss; /* MSS option, 0 if absent */
     uint8_t icmp_type, icmp_code;
-    uint32_t payload_off;      /* L4 payload start */
-    uint32_t payload_len;      /* L4 payload length from the IP length (may exceed capture) */
+    uint32_t payload_off; /* L4 payload start */
+    uint32_t payload_len; /* L4 payload length from the IP length (may exceed capture) */
 
     /* The outermost tunnel, when the flow was decapsulated. */
     uint8_t tunnel_type; /* PKT_TUNNEL_* */

@@ -3,7 +3,8 @@
  *
  * The total length is checked against the frame on the wire, not against
  * the capture: a snaplen may cut the datagram, Ethernet padding may extend
- * the frame, and only a length the frame could not hold is an error.
+ * the frame, and only a length the frame could not hold is an error; a
+ * length of 0 (TSO, see below) means the whole frame.
  * A first fragment carries the transport header and is decoded through it;
  * a later one has none, so its flow stops at the IP header.
  */
@@ -25,6 +26,10 @@ int decode_ip4(struct pkt *p, uint32_t off)
     if (hl < IP4_MIN_HLEN || !decode_fits(p, off, hl))
         return DECODE_ERR_IP4;
     tot = decode_rd16(p, off + 2);
+    /* 0 is what TCP segmentation offload leaves in datagrams captured on
+     * the sending host before the NIC splits them: the frame holds it all. */
+    if (tot == 0)
+        tot = decode_wire_left(p, off);
     if (tot < hl || tot > decode_wire_left(p, off))
         return DECODE_ERR_IP4_LEN;
     r = decode_layer_add(p, PKT_L_IP4, off, hl);

@@ -8,10 +8,12 @@
  */
 #include "decode_int.h"
 
-#define PPP_ADDRESS 0xff
-#define PPP_CONTROL 0x03
-#define PPP_IP4     0x0021
-#define PPP_IP6     0x0057
+#define PPP_ADDRESS    0xff
+#define PPP_CONTROL    0x03
+#define PPP_IP4        0x0021
+#define PPP_IP6        0x0057
+#define HDLC_UNICAST   0x0f
+#define HDLC_BROADCAST 0x8f
 
 int decode_ppp(struct pkt *p, uint32_t off)
 {
@@ -21,6 +23,10 @@ int decode_ppp(struct pkt *p, uint32_t off)
 
     if (!decode_fits(p, off, 1))
         return DECODE_ERR_PPP;
+    /* Some captures labelled PPP carry Cisco HDLC frames; its address
+     * bytes 0x0f/0x8f can never start a PPP frame, so tell them apart. */
+    if (decode_rd8(p, off) == HDLC_UNICAST || decode_rd8(p, off) == HDLC_BROADCAST)
+        return decode_hdlc(p, off);
     if (decode_rd8(p, off) == PPP_ADDRESS) {
         if (!decode_fits(p, off, 2) || decode_rd8(p, off + 1) != PPP_CONTROL)
             return DECODE_ERR_PPP;

@@ -8,15 +8,10 @@
 
 #include "emit.h"
 
-uint64_t ev_next_seq(struct ev_sink *s)
-{
-    return atomic_fetch_add_explicit(&s->seq, 1, memory_order_relaxed) + 1;
-}
-
 int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m)
 {
     size_t len = protobuf_c_message_get_packed_size(m);
-    struct evq_item *it = malloc(sizeof(*it) + len);
+    struct evq_item *it = malloc(sizeof(*it) + len + EV_SEQ_ROOM);
 
     if (it == NULL) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);

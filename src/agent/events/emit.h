@@ -7,8 +7,10 @@
  * spreads the encoding cost over the workers and leaves the exporter with
  * bytes it can write as they are (-o pb) or decode by reflection (-o json).
  *
- * Sequence numbers come from one counter for the whole agent, taken when
- * the event is built; a dropped event leaves a visible gap.
+ * Sequence numbers are given by the exporter, the one consumer, so they
+ * increase in output order whatever the number of producers: a packed
+ * event leaves room for one more field, and the exporter appends seq
+ * (field 2 of every event; protobuf keeps the last value of a field).
  */
 #ifndef SONDE_EMIT_H
 #define SONDE_EMIT_H
@@ -42,7 +44,7 @@ enum ev_tag {
     EV_TAG_MAX = 63
 };
 
-#define EV_MASK(tag)        (1ULL << (tag))
+#define EV_MASK(tag) (1ULL << (tag))
 #define EV_DEFAULT_MASK                                                                            \
     (EV_MASK(EV_AGENT_HELLO) | EV_MASK(EV_AGENT_STATUS) | EV_MASK(EV_INTERFACE) |                  \
      EV_MASK(EV_INTERFACE_STATS) | EV_MASK(EV_ENDPOINT) | EV_MASK(EV_FLOW) |                       \
@@ -56,13 +58,12 @@ enum ev_tag {
 /* What every producer shares: read-only after start, except the atomics. */
 struct ev_sink {
     char *agent_id;
-    uint64_t mask;           /* enabled tags */
-    int wait;                /* block on a full queue (file input) instead of dropping */
-    uint32_t sampling_rate;  /* flow packet sampling, 1 = none */
-    uint16_t cid_seed;       /* Community ID seed */
+    uint64_t mask;                     /* enabled tags */
+    int wait;                          /* block on a full queue (file input) instead of dropping */
+    uint32_t sampling_rate;            /* flow packet sampling, 1 = none */
+    uint16_t cid_seed;                 /* Community ID seed */
     const char *iface[EV_MAX_SOURCES]; /* source names by index */
     struct evq *q;
-    atomic_uint_fast64_t seq;
     atomic_uint_fast64_t events, dropped;
 };
 
@@ -76,14 +77,14 @@ static inline const char *ev_iface_name(const struct ev_sink *s, unsigned source
     return source < EV_MAX_SOURCES && s->iface[source] ? s->iface[source] : "";
 }
 
-/* Next sequence number. */
-uint64_t ev_next_seq(struct ev_sink *s);
+/* Room after a packed event for the seq field the exporter appends. */
+#define EV_SEQ_FIELD 2
+#define EV_SEQ_ROOM  11 /* key byte + 10-byte varint */
 
-/* Stamp the three header fields every event message starts with. */
+/* Stamp the header fields every event message starts with (seq: see above). */
 #define EV_STAMP(sink, msg, ts_ms)                                                                 \
     do {                                                                                           \
         (msg).agent_id = (sink)->agent_id;                                                         \
-        (msg).seq = ev_next_seq(sink);                                                             \
         (msg).timestamp = (ts_ms);                                                                 \
     } while (0)
 

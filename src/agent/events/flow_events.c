@@ -7,13 +7,12 @@
  */
 #include <string.h>
 
-
 #include "flow_events.h"
 #include "common/hash.h"
 #include "common/sha1.h"
 #include "flow/community_id.h"
 
-#define US_PER_MS            1000
+#define US_PER_MS             1000
 #define EV_DIGEST_IFNAME_SEED 0x6966ULL /* "if" */
 
 void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN])

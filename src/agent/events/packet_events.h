@@ -12,7 +12,6 @@
 
 /* Emit the enabled records for every layer of p (decoded or not: the
  * layers before a decode error are still reported). */
-void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface,
-                      uint64_t ether_id);
+void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface, uint64_t ether_id);
 
 #endif

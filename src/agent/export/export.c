@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "events/emit.h"
 #include "event.h"
 #include "json.h"
 #include "pbfile.h"
@@ -19,7 +20,8 @@
 #define EXPORT_STDIO_BUF (1 << 20)
 #define EXPORT_FLUSH_MS  500
 
-int export_add(struct exporter *x, const char *spec, char *err)
+/* Validate TYPE:PATH and fill the next output's kind; opens nothing. */
+static int parse_spec(struct exporter *x, const char *spec, char *err)
 {
     struct export_output *o;
     const char *colon = strchr(spec, ':');
@@ -33,20 +35,43 @@ int export_add(struct exporter *x, const char *spec, char *err)
     memset(o, 0, sizeof(*o));
     if (strcmp(spec, "null") == 0) {
         o->kind = EXPORT_NULL;
-    } else if (colon && strncmp(spec, "json", (size_t)(colon - spec)) == 0 && colon - spec == 4) {
+        return 0;
+    }
+    if (colon && colon - spec == 4 && strncmp(spec, "json", 4) == 0)
         o->kind = EXPORT_JSON;
-        x->need_json = 1;
-    } else if (colon && strncmp(spec, "pb", 2) == 0 && colon - spec == 2) {
+    else if (colon && colon - spec == 2 && strncmp(spec, "pb", 2) == 0)
         o->kind = EXPORT_PB;
-    } else {
+    else {
         snprintf(err, EXPORT_ERR_MAX, "-o %s: expected json:PATH, pb:PATH or null", spec);
         return -1;
     }
+    if (path == NULL || *path == '\0') {
+        snprintf(err, EXPORT_ERR_MAX, "-o %s: missing path", spec);
+        return -1;
+    }
+    return 0;
+}
+
+int export_check(const char *spec, char *err)
+{
+    struct exporter tmp;
+
+    memset(&tmp, 0, sizeof(tmp));
+    return parse_spec(&tmp, spec, err);
+}
+
+int export_add(struct exporter *x, const char *spec, char *err)
+{
+    struct export_output *o;
+    const char *path;
+
+    if (parse_spec(x, spec, err) < 0)
+        return -1;
+    o = &x->out[x->nout];
+    path = strchr(spec, ':') ? strchr(spec, ':') + 1 : NULL;
+    if (o->kind == EXPORT_JSON)
+        x->need_json = 1;
     if (o->kind != EXPORT_NULL) {
-        if (path == NULL || *path == '\0') {
-            snprintf(err, EXPORT_ERR_MAX, "-o %s: missing path", spec);
-            return -1;
-        }
         if (strcmp(path, "-") == 0) {
             o->f = stdout;
         } else {
@@ -74,11 +99,29 @@ static void write_out(struct export_output *o, const void *p, size_t n)
     o->written++;
 }
 
+/* Append "seq = ++x->seq" to the packed event (room reserved by ev_emit). */
+static void stamp_seq(struct exporter *x, struct evq_item *it)
+{
+    uint64_t v = ++x->seq;
+    uint8_t *p = it->data + it->len;
+
+    *p++ = (uint8_t)(EV_SEQ_FIELD << 3); /* wire type 0: varint */
+    do {
+        *p = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            *p |= 0x80;
+        p++;
+    } while (v);
+    it->len = (uint32_t)(p - it->data);
+}
+
 static void export_one(struct exporter *x, struct evq_item *it)
 {
     ProtobufCMessage *m = NULL;
     int i;
 
+    stamp_seq(x, it);
     if (x->need_json) {
         const ProtobufCMessageDescriptor *d = schema_event_descriptor((int)it->tag);
 
@@ -125,7 +168,6 @@ static void flush_idle(struct exporter *x)
         x->idle_rounds = 0;
     }
 }
-
 
 static void *export_main(void *arg)
 {

@@ -39,8 +39,11 @@ struct exporter {
     struct sbuf buf;
     uint64_t json_errors;
     unsigned idle_rounds;
+    uint64_t seq; /* last sequence number given */
 };
 
+/* Check one -o spec without opening anything (usage errors first). */
+int export_check(const char *spec, char *err);
 /* Parse one -o spec and open it. */
 int export_add(struct exporter *x, const char *spec, char *err);
 int export_start(struct exporter *x, struct evq *q);

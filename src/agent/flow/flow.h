@@ -46,27 +46,27 @@ struct flow_tunnel {
 struct flow {
     struct flow_key key;
     uint64_t hash;
-    struct flow *hnext;        /* hash chain */
-    struct flow *prev, *next;  /* timeout list */
+    struct flow *hnext;       /* hash chain */
+    struct flow *prev, *next; /* timeout list */
     uint64_t first_us, last_us;
-    uint64_t list_us;           /* when last moved to its list's tail (<= last_us) */
-    uint64_t bytes[2], pkts[2]; /* by key side */
+    uint64_t list_us;                 /* when last moved to its list's tail (<= last_us) */
+    uint64_t bytes[2], pkts[2];       /* by key side */
     uint64_t stats_bytes, stats_pkts; /* totals at the previous flow_stats */
     uint64_t fragments;
-    uint8_t mac[2][6];          /* source MAC seen from each key side */
-    uint8_t flags;              /* FLOW_F_* */
-    uint8_t list;               /* enum flow_list */
-    uint8_t origin;             /* key side that sent first */
-    uint8_t local;              /* key side that is "local" */
-    uint8_t other_type;         /* OtherType value */
+    uint8_t mac[2][6];  /* source MAC seen from each key side */
+    uint8_t flags;      /* FLOW_F_* */
+    uint8_t list;       /* enum flow_list */
+    uint8_t origin;     /* key side that sent first */
+    uint8_t local;      /* key side that is "local" */
+    uint8_t other_type; /* OtherType value */
     uint8_t icmp_type, icmp_code;
     uint16_t vlan_inner;
     uint32_t mpls_label;
     struct flow_tunnel *tunnel; /* NULL unless decapsulated */
     uint8_t digest[20];         /* SHA-1 of the key, once computed */
     /* TCP */
-    uint8_t tcp_state;          /* TcpState value */
-    uint8_t tcp_flags[2];       /* OR of flags by key side */
+    uint8_t tcp_state;    /* TcpState value */
+    uint8_t tcp_flags[2]; /* OR of flags by key side */
     uint16_t mss[2];
     uint32_t next_seq[2];
     uint64_t syn_us;
