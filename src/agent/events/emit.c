@@ -4,13 +4,19 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "emit.h"
+#include "pbenc.h"
+
+#define EV_PACK_STACK 4096 /* bytes; larger events take the slow path */
 
 int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t buf[EV_PACK_STACK];
+    long n = schema_pb_encode(m, buf, sizeof(buf));
+    size_t len = n >= 0 ? (size_t)n : protobuf_c_message_get_packed_size(m);
     struct evq_item *it = malloc(sizeof(*it) + len + EV_SEQ_ROOM);
 
     if (it == NULL) {
@@ -18,7 +24,11 @@ int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m)
         return -1;
     }
     it->tag = (uint32_t)tag;
-    it->len = (uint32_t)protobuf_c_message_pack(m, it->data);
+    if (n >= 0) /* the common case: one pass into the stack buffer */
+        memcpy(it->data, buf, len);
+    else /* an event larger than the stack buffer */
+        protobuf_c_message_pack(m, it->data);
+    it->len = (uint32_t)len;
     if (evq_push(s->q, it, s->wait) < 0) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return -1;

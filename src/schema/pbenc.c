@@ -1,0 +1,285 @@
+/*
+ * pbenc.c - a one-pass protobuf encoder over protobuf-c descriptors.
+ *
+ * protobuf_c_message_pack() needs protobuf_c_message_get_packed_size()
+ * first, so every event is walked twice, and each walk is general enough
+ * to cost ~5,000 instructions for a flow event. Events are built and packed
+ * on the packet path, so this encoder walks the descriptor once, writing
+ * into a buffer whose size the caller bounds. The output is byte for byte
+ * what protobuf-c produces (same field order, proto3 zero values omitted,
+ * repeated scalars packed); tests/unit/test_json.c checks that.
+ */
+#include <string.h>
+
+#include "pbenc.h"
+
+#define VARINT_MAX 10
+
+struct enc {
+    uint8_t *p, *end;
+};
+
+static int room(const struct enc *e, size_t n)
+{
+    return (size_t)(e->end - e->p) >= n;
+}
+
+static int put_varint(struct enc *e, uint64_t v)
+{
+    if (!room(e, VARINT_MAX))
+        return -1;
+    while (v >= 0x80) {
+        *e->p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *e->p++ = (uint8_t)v;
+    return 0;
+}
+
+static int put_key(struct enc *e, unsigned id, unsigned wire)
+{
+    return put_varint(e, (uint64_t)id << 3 | wire);
+}
+
+static int put_bytes(struct enc *e, const void *p, size_t n)
+{
+    if (put_varint(e, n) < 0 || !room(e, n))
+        return -1;
+    memcpy(e->p, p, n);
+    e->p += n;
+    return 0;
+}
+
+static int put_fixed(struct enc *e, const void *p, size_t n)
+{
+    if (!room(e, n))
+        return -1;
+    memcpy(e->p, p, n); /* little-endian hosts, as protobuf-c assumes */
+    e->p += n;
+    return 0;
+}
+
+static int wire_type(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return 5;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 1;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+static int encode_msg(struct enc *e, const ProtobufCMessage *m);
+
+/* One value of a scalar field, without its key. */
+static int put_scalar(struct enc *e, ProtobufCType t, const void *v)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_ENUM:
+        return put_varint(e, (uint64_t)(int64_t) * (const int32_t *)v);
+    case PROTOBUF_C_TYPE_SINT32: {
+        int32_t x = *(const int32_t *)v;
+        return put_varint(e, (uint32_t)((uint32_t)x << 1) ^ (uint32_t)(x >> 31));
+    }
+    case PROTOBUF_C_TYPE_UINT32:
+        return put_varint(e, *(const uint32_t *)v);
+    case PROTOBUF_C_TYPE_SINT64: {
+        int64_t x = *(const int64_t *)v;
+        return put_varint(e, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63));
+    }
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_UINT64:
+        return put_varint(e, *(const uint64_t *)v);
+    case PROTOBUF_C_TYPE_BOOL:
+        return put_varint(e, *(const protobuf_c_boolean *)v ? 1 : 0);
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return put_fixed(e, v, 4);
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return put_fixed(e, v, 8);
+    default:
+        return -1;
+    }
+}
+
+static size_t scalar_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    default:
+        return 4;
+    }
+}
+
+/* A length-delimited sub-message: encode after a gap, then close it. */
+static int put_submsg(struct enc *e, const ProtobufCMessage *sub)
+{
+    uint8_t *start, *body;
+    size_t len, n = 0;
+    uint8_t tmp[VARINT_MAX];
+    uint64_t v;
+
+    if (!room(e, VARINT_MAX))
+        return -1;
+    start = e->p;
+    e->p += VARINT_MAX;
+    body = e->p;
+    if (encode_msg(e, sub) < 0)
+        return -1;
+    len = (size_t)(e->p - body);
+    for (v = len; v >= 0x80; v >>= 7)
+        tmp[n++] = (uint8_t)(v | 0x80);
+    tmp[n++] = (uint8_t)v;
+    memcpy(start, tmp, n);
+    memmove(start + n, body, len);
+    e->p = start + n + len;
+    return 0;
+}
+
+static int put_one(struct enc *e, const ProtobufCFieldDescriptor *f, const void *v)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)v;
+        return put_key(e, f->id, 2) < 0 ? -1 : put_bytes(e, s ? s : "", s ? strlen(s) : 0);
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = v;
+        return put_key(e, f->id, 2) < 0 ? -1 : put_bytes(e, b->data, b->len);
+    }
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return put_key(e, f->id, 2) < 0 ? -1 : put_submsg(e, *(ProtobufCMessage *const *)v);
+    default:
+        return put_key(e, f->id, (unsigned)wire_type(f->type)) < 0 ? -1 : put_scalar(e, f->type, v);
+    }
+}
+
+/* proto3: a field left at its zero value is not written. */
+static int is_zero(const ProtobufCFieldDescriptor *f, const void *v)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)v;
+        return s == NULL || *s == '\0';
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *)v)->len == 0;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(ProtobufCMessage *const *)v == NULL;
+    case PROTOBUF_C_TYPE_BOOL:
+        return *(const protobuf_c_boolean *)v == 0;
+    default:
+        if (scalar_size(f->type) == 8)
+            return *(const uint64_t *)v == 0; /* bit pattern: -0.0 is written */
+        return *(const uint32_t *)v == 0;
+    }
+}
+
+static int put_repeated(struct enc *e, const ProtobufCFieldDescriptor *f, const void *member,
+                        size_t count)
+{
+    const char *arr = *(char *const *)member;
+    size_t i, sz;
+
+    if (count == 0)
+        return 0;
+    if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        for (i = 0; i < count; i++)
+            if (put_one(e, f, arr + i * sizeof(void *)) < 0)
+                return -1;
+        return 0;
+    }
+    sz = f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData) : scalar_size(f->type);
+    if (!(f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) || f->type == PROTOBUF_C_TYPE_BYTES) {
+        for (i = 0; i < count; i++)
+            if (put_one(e, f, arr + i * sz) < 0)
+                return -1;
+        return 0;
+    }
+    /* Packed: one key, then the values as one length-delimited run. */
+    {
+        uint8_t *start, *body, tmp[VARINT_MAX];
+        size_t len, n = 0;
+        uint64_t v;
+
+        if (put_key(e, f->id, 2) < 0 || !room(e, VARINT_MAX))
+            return -1;
+        start = e->p;
+        e->p += VARINT_MAX;
+        body = e->p;
+        for (i = 0; i < count; i++)
+            if (put_scalar(e, f->type, arr + i * sz) < 0)
+                return -1;
+        len = (size_t)(e->p - body);
+        for (v = len; v >= 0x80; v >>= 7)
+            tmp[n++] = (uint8_t)(v | 0x80);
+        tmp[n++] = (uint8_t)v;
+        memcpy(start, tmp, n);
+        memmove(start + n, body, len);
+        e->p = start + n + len;
+    }
+    return 0;
+}
+
+static int encode_msg(struct enc *e, const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    unsigned i;
+
+    for (i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const void *member = (const char *)m + f->offset;
+
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t count = *(const size_t *)((const char *)m + f->quantifier_offset);
+
+            if (put_repeated(e, f, member, count) < 0)
+                return -1;
+            continue;
+        }
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            if (*(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+                continue;
+        } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+                   f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING) {
+            if (!*(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset))
+                continue; /* proto2 optional without has_ */
+        } else if (f->label != PROTOBUF_C_LABEL_REQUIRED && is_zero(f, member)) {
+            continue;
+        }
+        if (put_one(e, f, member) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+long schema_pb_encode(const ProtobufCMessage *m, uint8_t *buf, size_t cap)
+{
+    struct enc e = {buf, buf + cap};
+
+    if (encode_msg(&e, m) < 0)
+        return -1;
+    return (long)(e.p - buf);
+}
