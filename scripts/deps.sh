@@ -9,7 +9,7 @@ build-essential meson ninja-build pkg-config clang-format
 libpcap-dev libndpi-dev protobuf-c-compiler libprotobuf-c-dev
 libssl-dev libjansson-dev libcmocka-dev
 tshark tcpdump tcpreplay softflowd libndpi-bin
-python3 python3-pytest python3-scapy
+python3 python3-pytest python3-scapy time
 curl dnsutils dnsmasq-base iproute2 iputils-ping openssl procps
 "
 

@@ -34,6 +34,7 @@
 #define AGENT_DISPATCH_CNT 4096       /* packets per pcap_dispatch call */
 #define AGENT_CLOCK_EVERY  4096       /* packets between wall-clock checks */
 #define US_PER_S           1000000ULL
+#define AGENT_FILE_SEED    0x5eed5eedULL
 
 struct agent;
 
@@ -69,6 +70,7 @@ struct agent {
     uint64_t layer_sampled;  /* packets seen by the packet-record sampler */
     uint64_t now_us;         /* capture clock: latest packet time */
     uint64_t next_stats_us;  /* interface_stats/endpoints, packet time */
+    uint64_t next_tick_us;   /* workers: packet-time ticks (threads > 1) */
     uint64_t next_status_ms; /* agent_status, wall clock */
     uint64_t start_ms;
     char hostname[256];
@@ -200,10 +202,12 @@ static void send_control(struct agent *a, int kind, uint64_t ts_us)
     int i;
 
     for (i = 0; i < a->nworkers; i++) {
-        struct pring_rec *r = ring_reserve(a, &a->w[i], 0, kind == PRING_END);
+        /* Reading a file, every tick is delivered (results must not depend
+         * on timing); live, a tick may be skipped: the next carries the time. */
+        struct pring_rec *r = ring_reserve(a, &a->w[i], 0, kind == PRING_END || !a->live);
 
         if (r == NULL)
-            continue; /* a tick can be skipped: the next one carries the time */
+            continue;
         r->kind = (uint16_t)kind;
         r->ts_us = ts_us;
         r->caplen = r->len = 0;
@@ -417,6 +421,15 @@ static void on_packet(unsigned char *user, const struct pcap_pkthdr *h, const un
     if (a->flow_sampled++ % (uint64_t)a->cfg->sample == 0)
         dispatch(a, s, p);
 timers:
+    /* A worker's clock moves with its own packets only; every second of
+     * packet time all of them hear the time, in order with their packets,
+     * so idle flows expire on schedule and the result does not depend on
+     * thread timing. */
+    if (a->nworkers > 1 && a->now_us >= a->next_tick_us) {
+        if (a->next_tick_us)
+            send_control(a, PRING_TICK, a->now_us);
+        a->next_tick_us = a->now_us + US_PER_S;
+    }
     if (a->now_us >= a->next_stats_us)
         stats_timer(a);
     if ((a->packets & (AGENT_CLOCK_EVERY - 1)) == 0)
@@ -601,7 +614,9 @@ static int setup_workers(struct agent *a)
         if (a->nworkers > 1 && pring_init(&w->ring, AGENT_RING_BYTES) < 0)
             return -1;
     }
-    a->dispatch_seed = hash_random_seed();
+    /* Live, a random seed keeps crafted traffic from piling onto one
+     * worker; reading a file, a fixed one makes reruns identical. */
+    a->dispatch_seed = a->live ? hash_random_seed() : AGENT_FILE_SEED;
     return 0;
 }
 
