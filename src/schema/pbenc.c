@@ -133,28 +133,42 @@ static size_t scalar_size(ProtobufCType t)
     }
 }
 
-/* A length-delimited sub-message: encode after a gap, then close it. */
-static int put_submsg(struct enc *e, const ProtobufCMessage *sub)
+/*
+ * A length-delimited run whose length is known only once written: leave a
+ * gap for the longest varint (open_gap), write the body, then put the
+ * length in front of it and slide it down (close_gap).
+ */
+static uint8_t *open_gap(struct enc *e)
 {
-    uint8_t *start, *body;
-    size_t len, n = 0;
-    uint8_t tmp[VARINT_MAX];
-    uint64_t v;
+    uint8_t *start = e->p;
 
     if (!room(e, VARINT_MAX))
-        return -1;
-    start = e->p;
+        return NULL;
     e->p += VARINT_MAX;
-    body = e->p;
-    if (encode_msg(e, sub) < 0)
-        return -1;
-    len = (size_t)(e->p - body);
+    return start;
+}
+
+static void close_gap(struct enc *e, uint8_t *start)
+{
+    uint8_t *body = start + VARINT_MAX, tmp[VARINT_MAX];
+    size_t len = (size_t)(e->p - body), n = 0;
+    uint64_t v;
+
     for (v = len; v >= 0x80; v >>= 7)
         tmp[n++] = (uint8_t)(v | 0x80);
     tmp[n++] = (uint8_t)v;
     memcpy(start, tmp, n);
     memmove(start + n, body, len);
     e->p = start + n + len;
+}
+
+static int put_submsg(struct enc *e, const ProtobufCMessage *sub)
+{
+    uint8_t *start = open_gap(e);
+
+    if (start == NULL || encode_msg(e, sub) < 0)
+        return -1;
+    close_gap(e, start);
     return 0;
 }
 
@@ -201,6 +215,7 @@ static int put_repeated(struct enc *e, const ProtobufCFieldDescriptor *f, const 
                         size_t count)
 {
     const char *arr = *(char *const *)member;
+    uint8_t *start;
     size_t i, sz;
 
     if (count == 0)
@@ -219,27 +234,12 @@ static int put_repeated(struct enc *e, const ProtobufCFieldDescriptor *f, const 
         return 0;
     }
     /* Packed: one key, then the values as one length-delimited run. */
-    {
-        uint8_t *start, *body, tmp[VARINT_MAX];
-        size_t len, n = 0;
-        uint64_t v;
-
-        if (put_key(e, f->id, 2) < 0 || !room(e, VARINT_MAX))
+    if (put_key(e, f->id, 2) < 0 || (start = open_gap(e)) == NULL)
+        return -1;
+    for (i = 0; i < count; i++)
+        if (put_scalar(e, f->type, arr + i * sz) < 0)
             return -1;
-        start = e->p;
-        e->p += VARINT_MAX;
-        body = e->p;
-        for (i = 0; i < count; i++)
-            if (put_scalar(e, f->type, arr + i * sz) < 0)
-                return -1;
-        len = (size_t)(e->p - body);
-        for (v = len; v >= 0x80; v >>= 7)
-            tmp[n++] = (uint8_t)(v | 0x80);
-        tmp[n++] = (uint8_t)v;
-        memcpy(start, tmp, n);
-        memmove(start + n, body, len);
-        e->p = start + n + len;
-    }
+    close_gap(e, start);
     return 0;
 }
 
