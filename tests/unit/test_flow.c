@@ -331,6 +331,33 @@ static void test_eviction(void **state)
     flow_engine_destroy(&fx.e);
 }
 
+/* The bucket array grows with the table; every flow stays findable. */
+static void test_table_growth(void **state)
+{
+    struct flow_table t;
+    struct flow_key k;
+    uint32_t i;
+
+    (void)state;
+    assert_int_equal(flow_table_init(&t, 100000), 0);
+    for (i = 0; i < 20000; i++) {
+        memset(&k, 0, sizeof(k));
+        memcpy(k.addr[0], &i, sizeof(i));
+        k.ip_version = 4;
+        assert_non_null(flow_table_insert(&t, &k, flow_key_hash(&k), FLOW_LIST_SHORT));
+    }
+    assert_true(t.mask + 1 >= 16384);
+    for (i = 0; i < 20000; i++) {
+        memset(&k, 0, sizeof(k));
+        memcpy(k.addr[0], &i, sizeof(i));
+        k.ip_version = 4;
+        assert_non_null(flow_table_lookup(&t, &k, flow_key_hash(&k)));
+    }
+    k.proto = 6; /* differs in one byte */
+    assert_null(flow_table_lookup(&t, &k, flow_key_hash(&k)));
+    flow_table_destroy(&t);
+}
+
 static void test_flow_stats(void **state)
 {
     struct fixture fx;
@@ -478,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_tcp_syn_only_and_reset),
         cmocka_unit_test(test_tcp_midstream),
         cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_table_growth),
         cmocka_unit_test(test_flow_stats),
         cmocka_unit_test(test_fragments),
         cmocka_unit_test(test_community_id_vectors),

@@ -24,6 +24,8 @@ struct flow_key {
     uint8_t pad[6]; /* zero: keys are hashed and compared as bytes */
 };
 
+_Static_assert(sizeof(struct flow_key) % 8 == 0, "flow keys are compared in 8-byte words");
+
 /* Timeout classes: one LRU list each, so the head is always the next to expire. */
 enum flow_list { FLOW_LIST_SHORT = 0, FLOW_LIST_LONG, FLOW_LIST_CLOSED, FLOW_LIST__COUNT };
 

@@ -16,13 +16,32 @@ uint64_t flow_key_hash(const struct flow_key *k)
     return hash_bytes(k, sizeof(*k), FLOW_HASH_SEED);
 }
 
+int flow_key_equal(const struct flow_key *a, const struct flow_key *b)
+{
+    /* Word by word: the key is 48 bytes of plain integers, padding zeroed. */
+    uint64_t x[sizeof(*a) / 8], y[sizeof(*b) / 8];
+    uint64_t d = 0;
+    size_t i;
+
+    memcpy(x, a, sizeof(x));
+    memcpy(y, b, sizeof(y));
+    for (i = 0; i < sizeof(x) / 8; i++)
+        d |= x[i] ^ y[i];
+    return d == 0;
+}
+
+/*
+ * The bucket array follows the number of live flows (load factor <= 1)
+ * instead of being sized for --max-flows up front: a small array stays in
+ * the CPU caches, and every packet looks into it.
+ */
+#define FLOW_BUCKETS_MIN 1024
+
 int flow_table_init(struct flow_table *t, size_t max_flows)
 {
-    size_t n = 1024;
+    size_t n = FLOW_BUCKETS_MIN;
 
     memset(t, 0, sizeof(*t));
-    while (n < max_flows && n < ((size_t)1 << 40))
-        n <<= 1;
     t->buckets = calloc(n, sizeof(*t->buckets));
     if (t->buckets == NULL)
         return -1;
@@ -48,9 +67,31 @@ struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, u
     struct flow *f = t->buckets[hash & t->mask];
 
     for (; f; f = f->hnext)
-        if (f->hash == hash && memcmp(&f->key, k, sizeof(*k)) == 0)
+        if (f->hash == hash && flow_key_equal(&f->key, k))
             return f;
     return NULL;
+}
+
+/* Double the bucket array; on failure keep the old one (longer chains). */
+static void grow(struct flow_table *t)
+{
+    size_t n = (t->mask + 1) * 2, i;
+    struct flow **b = calloc(n, sizeof(*b));
+
+    if (b == NULL)
+        return;
+    for (i = 0; i <= t->mask; i++) {
+        struct flow *f = t->buckets[i], *next;
+
+        for (; f; f = next) {
+            next = f->hnext;
+            f->hnext = b[f->hash & (n - 1)];
+            b[f->hash & (n - 1)] = f;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->mask = n - 1;
 }
 
 static void list_unlink(struct flow_table *t, struct flow *f)
@@ -89,6 +130,10 @@ struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, u
     f = calloc(1, sizeof(*f));
     if (f == NULL)
         return NULL;
+    if (t->count > t->mask) {
+        grow(t);
+        b = hash & t->mask;
+    }
     f->key = *k;
     f->hash = hash;
     f->hnext = t->buckets[b];

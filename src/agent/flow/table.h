@@ -31,6 +31,7 @@ int flow_table_init(struct flow_table *t, size_t max_flows);
 /* Frees every flow still in the table. */
 void flow_table_destroy(struct flow_table *t);
 uint64_t flow_key_hash(const struct flow_key *k);
+int flow_key_equal(const struct flow_key *a, const struct flow_key *b);
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint64_t hash);
 /* Insert a zeroed flow with this key at the tail of list; NULL when full or
  * out of memory (make room first with flow_table_oldest + remove). */
