@@ -90,21 +90,21 @@ static void cb_report(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow(&w->a->sink, f, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, EV_FLOW, f, 0, w->eng.now_us);
 }
 
 static void cb_stats(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_stats(&w->a->sink, f, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, EV_FLOW_STATS, f, 0, w->eng.now_us);
 }
 
 static void cb_purge(void *ctx, struct flow *f, int reason)
 {
     struct worker *w = ctx;
 
-    ev_flow_purge(&w->a->sink, f, reason, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, EV_FLOW_PURGE, f, reason, w->eng.now_us);
 }
 
 static const struct flow_engine_ops engine_ops = {cb_report, cb_stats, cb_purge};
@@ -809,7 +809,7 @@ int agent_run(const struct agent_settings *cfg, volatile sig_atomic_t *stop)
     a->sink.wait = !a->live;
     if (drop_privileges(cfg->user) < 0 || setup_workers(a) < 0)
         goto out;
-    if (export_start(&a->exp, &a->evq) < 0) {
+    if (export_start(&a->exp, &a->evq, &a->sink) < 0) {
         log_error("cannot start the exporter thread");
         goto out;
     }

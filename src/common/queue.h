@@ -23,11 +23,15 @@
 
 /* ---- events ---- */
 
+#define EVQ_F_FLOW_SNAPSHOT 0x1 /* data is a flow snapshot, not a packed message */
+
 struct evq_item {
     struct evq_item *next;
     uint32_t tag; /* Event oneof field number */
     uint32_t len;
-    uint8_t data[]; /* packed message */
+    uint32_t flags; /* EVQ_F_* */
+    uint32_t pad;
+    uint8_t data[]; /* packed message, or what flags says */
 };
 
 struct evq {

@@ -29,6 +29,12 @@ int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m)
     else /* an event larger than the stack buffer */
         protobuf_c_message_pack(m, it->data);
     it->len = (uint32_t)len;
+    it->flags = 0;
+    return ev_queue(s, it);
+}
+
+int ev_queue(struct ev_sink *s, struct evq_item *it)
+{
     if (evq_push(s->q, it, s->wait) < 0) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return -1;

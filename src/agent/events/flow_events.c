@@ -5,52 +5,77 @@
  * into the Netify view: local_* is the side classified local when the flow
  * was created, other_* the opposite side.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "flow_events.h"
+#include "pbenc.h"
 #include "common/hash.h"
 #include "common/sha1.h"
 #include "flow/community_id.h"
 
 #define US_PER_MS             1000
 #define EV_DIGEST_IFNAME_SEED 0x6966ULL /* "if" */
+#define EV_ENCODE_GUESS       2048      /* bytes; a flow event is ~300 */
 
-void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN])
+/*
+ * The digest: SHA-1 of the canonical key, the first-seen time and the
+ * interface name: the same for both directions, any thread count and any
+ * rerun of a capture, yet distinct for two flows of one 5-tuple at
+ * different times (community_id is the per-5-tuple hash). The name enters
+ * as a hash so the input fits one SHA-1 block. Computed once per flow.
+ */
+static void compute_digest(const struct ev_sink *s, struct flow *f)
+{
+    const char *ifname = ev_iface_name(s, f->key.source);
+    const struct flow_key *k = &f->key;
+    uint8_t buf[2 * 16 + 2 * 2 + 2 + 1 + 1 + 8 + 4]; /* 52: one block */
+    uint32_t ifhash = (uint32_t)hash_bytes(ifname, strlen(ifname), EV_DIGEST_IFNAME_SEED);
+    size_t n = 0;
+
+    memcpy(buf + n, k->addr, sizeof(k->addr));
+    n += sizeof(k->addr);
+    memcpy(buf + n, k->port, sizeof(k->port));
+    n += sizeof(k->port);
+    memcpy(buf + n, &k->vlan, sizeof(k->vlan));
+    n += sizeof(k->vlan);
+    buf[n++] = k->ip_version;
+    buf[n++] = k->proto;
+    memcpy(buf + n, &f->first_us, sizeof(f->first_us));
+    n += sizeof(f->first_us);
+    memcpy(buf + n, &ifhash, sizeof(ifhash));
+    sha1(buf, sizeof(buf), f->digest);
+    f->flags |= FLOW_F_DIGEST;
+}
+
+static void digest_hex(const struct flow *f, char out[EV_DIGEST_HEXLEN])
 {
     static const char hex[] = "0123456789abcdef";
     int i;
 
-    if (!(f->flags & FLOW_F_DIGEST)) {
-        /* The canonical key, the first-seen time and the interface name:
-         * the same for both directions, any thread count and any rerun of
-         * a capture, yet distinct for two flows of one 5-tuple at
-         * different times (community_id is the per-5-tuple hash). The
-         * name enters as a hash so the input fits one SHA-1 block. */
-        const char *ifname = ev_iface_name(s, f->key.source);
-        const struct flow_key *k = &f->key;
-        uint8_t buf[2 * 16 + 2 * 2 + 2 + 1 + 1 + 8 + 4]; /* 52: one block */
-        uint32_t ifhash = (uint32_t)hash_bytes(ifname, strlen(ifname), EV_DIGEST_IFNAME_SEED);
-        size_t n = 0;
-
-        memcpy(buf + n, k->addr, sizeof(k->addr));
-        n += sizeof(k->addr);
-        memcpy(buf + n, k->port, sizeof(k->port));
-        n += sizeof(k->port);
-        memcpy(buf + n, &k->vlan, sizeof(k->vlan));
-        n += sizeof(k->vlan);
-        buf[n++] = k->ip_version;
-        buf[n++] = k->proto;
-        memcpy(buf + n, &f->first_us, sizeof(f->first_us));
-        n += sizeof(f->first_us);
-        memcpy(buf + n, &ifhash, sizeof(ifhash));
-        sha1(buf, sizeof(buf), f->digest);
-        f->flags |= FLOW_F_DIGEST;
-    }
     for (i = 0; i < 20; i++) {
         out[2 * i] = hex[f->digest[i] >> 4];
         out[2 * i + 1] = hex[f->digest[i] & 15];
     }
     out[40] = '\0';
+}
+
+/* Pack m at the end of out, leaving room for the seq the exporter adds. */
+static long encode(const ProtobufCMessage *m, struct sbuf *out)
+{
+    uint8_t *p = (uint8_t *)sbuf_reserve(out, EV_ENCODE_GUESS + EV_SEQ_ROOM);
+    long n = p ? schema_pb_encode(m, p, EV_ENCODE_GUESS) : -1;
+
+    if (n < 0) { /* larger than the guess: size it exactly */
+        size_t len = protobuf_c_message_get_packed_size(m);
+
+        p = (uint8_t *)sbuf_reserve(out, len + EV_SEQ_ROOM);
+        if (p == NULL)
+            return -1;
+        n = (long)protobuf_c_message_pack(m, p);
+    }
+    out->len += (size_t)n;
+    return n;
 }
 
 /* A flow's MAC, or "" when none was seen (raw IP, PPP, ... links). */
@@ -92,7 +117,7 @@ static void fill_tcp(Sonde__V1__TcpInfo *t, const struct flow *f)
         (m).last_seen_at = (f)->last_us / US_PER_MS;                                               \
     } while (0)
 
-static void fill_community_id(struct ev_sink *s, const struct flow *f, char *out)
+static void fill_community_id(const struct ev_sink *s, const struct flow *f, char *out)
 {
     const struct flow_key *k = &f->key;
     int src = f->origin, dst = !f->origin;
@@ -107,7 +132,8 @@ static void fill_community_id(struct ev_sink *s, const struct flow *f, char *out
         out[0] = '\0';
 }
 
-void ev_flow(struct ev_sink *s, struct flow *f, uint64_t now_us)
+static long build_flow(const struct ev_sink *s, const struct flow *f, uint64_t now_us,
+                       struct sbuf *out)
 {
     Sonde__V1__Flow m = SONDE__V1__FLOW__INIT;
     Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
@@ -118,10 +144,8 @@ void ev_flow(struct ev_sink *s, struct flow *f, uint64_t now_us)
     const struct flow_key *k = &f->key;
     int l = f->local, o = !f->local;
 
-    if (!ev_enabled(s, EV_FLOW))
-        return;
     EV_STAMP(s, m, now_us / US_PER_MS);
-    ev_flow_digest(s, f, digest);
+    digest_hex(f, digest);
     fill_community_id(s, f, cid);
     ev_fmt_ip(lip, k->ip_version, k->addr[l]);
     ev_fmt_ip(oip, k->ip_version, k->addr[o]);
@@ -169,19 +193,18 @@ void ev_flow(struct ev_sink *s, struct flow *f, uint64_t now_us)
         tun.outer_dst_ip = tdst;
         m.tunnel = &tun;
     }
-    ev_emit(s, EV_FLOW, &m.base);
+    return encode(&m.base, out);
 }
 
-void ev_flow_stats(struct ev_sink *s, struct flow *f, uint64_t now_us)
+static long build_flow_stats(const struct ev_sink *s, const struct flow *f, uint64_t now_us,
+                             struct sbuf *out)
 {
     Sonde__V1__FlowStats m = SONDE__V1__FLOW_STATS__INIT;
     Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
     char digest[EV_DIGEST_HEXLEN];
 
-    if (!ev_enabled(s, EV_FLOW_STATS))
-        return;
     EV_STAMP(s, m, now_us / US_PER_MS);
-    ev_flow_digest(s, f, digest);
+    digest_hex(f, digest);
     m.interface = (char *)ev_iface_name(s, f->key.source);
     m.digest = digest;
     FILL_COUNTERS(m, f);
@@ -192,19 +215,18 @@ void ev_flow_stats(struct ev_sink *s, struct flow *f, uint64_t now_us)
         fill_tcp(&tcp, f);
         m.tcp = &tcp;
     }
-    ev_emit(s, EV_FLOW_STATS, &m.base);
+    return encode(&m.base, out);
 }
 
-void ev_flow_purge(struct ev_sink *s, struct flow *f, int reason, uint64_t now_us)
+static long build_flow_purge(const struct ev_sink *s, const struct flow *f, int reason,
+                             uint64_t now_us, struct sbuf *out)
 {
     Sonde__V1__FlowPurge m = SONDE__V1__FLOW_PURGE__INIT;
     Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
     char digest[EV_DIGEST_HEXLEN];
 
-    if (!ev_enabled(s, EV_FLOW_PURGE))
-        return;
     EV_STAMP(s, m, now_us / US_PER_MS);
-    ev_flow_digest(s, f, digest);
+    digest_hex(f, digest);
     m.interface = (char *)ev_iface_name(s, f->key.source);
     m.digest = digest;
     m.reason = (Sonde__V1__PurgeReason)reason;
@@ -216,5 +238,64 @@ void ev_flow_purge(struct ev_sink *s, struct flow *f, int reason, uint64_t now_u
         fill_tcp(&tcp, f);
         m.tcp = &tcp;
     }
-    ev_emit(s, EV_FLOW_PURGE, &m.base);
+    return encode(&m.base, out);
+}
+
+/*
+ * What the flow thread queues: a copy of the flow as it is now. Building
+ * the message (strings, Community ID) and packing it is left to the
+ * exporter thread, so the packet path pays for a copy, not an encoding.
+ */
+struct flow_snap {
+    struct flow f; /* its pointers are not followed, except tunnel below */
+    struct flow_tunnel tunnel;
+    uint64_t now_us;
+    int32_t reason;
+};
+
+void ev_flow_queue(struct ev_sink *s, int tag, struct flow *f, int reason, uint64_t now_us)
+{
+    struct evq_item *it;
+    struct flow_snap *snap;
+
+    if (!ev_enabled(s, tag))
+        return;
+    if (!(f->flags & FLOW_F_DIGEST))
+        compute_digest(s, f);
+    it = malloc(sizeof(*it) + sizeof(*snap));
+    if (it == NULL) {
+        atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
+        return;
+    }
+    it->tag = (uint32_t)tag;
+    it->flags = EVQ_F_FLOW_SNAPSHOT;
+    it->len = sizeof(*snap);
+    snap = (struct flow_snap *)it->data;
+    snap->f = *f;
+    if (f->tunnel)
+        snap->tunnel = *f->tunnel;
+    snap->now_us = now_us;
+    snap->reason = reason;
+    ev_queue(s, it);
+}
+
+long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct sbuf *out)
+{
+    struct flow_snap snap;
+
+    if (it->len != sizeof(snap))
+        return -1;
+    memcpy(&snap, it->data, sizeof(snap));
+    if (snap.f.tunnel)
+        snap.f.tunnel = &snap.tunnel;
+    switch (it->tag) {
+    case EV_FLOW:
+        return build_flow(s, &snap.f, snap.now_us, out);
+    case EV_FLOW_STATS:
+        return build_flow_stats(s, &snap.f, snap.now_us, out);
+    case EV_FLOW_PURGE:
+        return build_flow_purge(s, &snap.f, snap.reason, snap.now_us, out);
+    default:
+        return -1;
+    }
 }

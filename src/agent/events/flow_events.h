@@ -4,16 +4,18 @@
 #ifndef SONDE_FLOW_EVENTS_H
 #define SONDE_FLOW_EVENTS_H
 
+#include "common/sbuf.h"
 #include "emit.h"
 #include "flow/flow.h"
 
 #define EV_DIGEST_HEXLEN 41
 
-void ev_flow(struct ev_sink *s, struct flow *f, uint64_t now_us);
-void ev_flow_stats(struct ev_sink *s, struct flow *f, uint64_t now_us);
-void ev_flow_purge(struct ev_sink *s, struct flow *f, int reason, uint64_t now_us);
+/* Flow thread: queue flow event tag (EV_FLOW, EV_FLOW_STATS, EV_FLOW_PURGE)
+ * for f; reason is for EV_FLOW_PURGE. */
+void ev_flow_queue(struct ev_sink *s, int tag, struct flow *f, int reason, uint64_t now_us);
 
-/* The flow's digest as hex (computed once, then cached in the flow). */
-void ev_flow_digest(struct ev_sink *s, struct flow *f, char out[EV_DIGEST_HEXLEN]);
+/* Exporter thread: build and pack a queued flow event at the end of out
+ * (with EV_SEQ_ROOM spare bytes after it); returns its length or -1. */
+long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct sbuf *out);
 
 #endif

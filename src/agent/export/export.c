@@ -12,6 +12,7 @@
 
 #include "export.h"
 #include "events/emit.h"
+#include "events/flow_events.h"
 #include "event.h"
 #include "json.h"
 #include "pbfile.h"
@@ -99,11 +100,11 @@ static void write_out(struct export_output *o, const void *p, size_t n)
     o->written++;
 }
 
-/* Append "seq = ++x->seq" to the packed event (room reserved by ev_emit). */
-static void stamp_seq(struct exporter *x, struct evq_item *it)
+/* Append "seq = ++x->seq" at p (EV_SEQ_ROOM bytes free); returns the bytes added. */
+static size_t stamp_seq(struct exporter *x, uint8_t *p)
 {
+    uint8_t *start = p;
     uint64_t v = ++x->seq;
-    uint8_t *p = it->data + it->len;
 
     *p++ = (uint8_t)(EV_SEQ_FIELD << 3); /* wire type 0: varint */
     do {
@@ -113,19 +114,31 @@ static void stamp_seq(struct exporter *x, struct evq_item *it)
             *p |= 0x80;
         p++;
     } while (v);
-    it->len = (uint32_t)(p - it->data);
+    return (size_t)(p - start);
 }
 
 static void export_one(struct exporter *x, struct evq_item *it)
 {
     ProtobufCMessage *m = NULL;
+    uint8_t *data = it->data;
+    size_t len = it->len;
     int i;
 
-    stamp_seq(x, it);
+    if (it->flags & EVQ_F_FLOW_SNAPSHOT) {
+        /* Built here, off the packet path (see flow_events.c). */
+        sbuf_reset(&x->pack);
+        if (ev_flow_encode(x->sink, it, &x->pack) < 0) {
+            x->encode_errors++;
+            return;
+        }
+        data = (uint8_t *)x->pack.data;
+        len = x->pack.len;
+    }
+    len += stamp_seq(x, data + len);
     if (x->need_json) {
         const ProtobufCMessageDescriptor *d = schema_event_descriptor((int)it->tag);
 
-        m = d ? protobuf_c_message_unpack(d, NULL, it->len, it->data) : NULL;
+        m = d ? protobuf_c_message_unpack(d, NULL, len, data) : NULL;
         if (m == NULL)
             x->json_errors++;
     }
@@ -134,7 +147,7 @@ static void export_one(struct exporter *x, struct evq_item *it)
 
         sbuf_reset(&x->buf);
         if (o->kind == EXPORT_PB) {
-            pbfile_frame_event(&x->buf, (int)it->tag, it->data, it->len);
+            pbfile_frame_event(&x->buf, (int)it->tag, data, len);
         } else if (o->kind == EXPORT_JSON && m) {
             schema_json_encode(&x->buf, m);
             sbuf_putc(&x->buf, '\n');
@@ -191,10 +204,12 @@ static void *export_main(void *arg)
     return NULL;
 }
 
-int export_start(struct exporter *x, struct evq *q)
+int export_start(struct exporter *x, struct evq *q, const struct ev_sink *sink)
 {
     x->q = q;
+    x->sink = sink;
     sbuf_init(&x->buf);
+    sbuf_init(&x->pack);
     if (pthread_create(&x->thread, NULL, export_main, x) != 0)
         return -1;
     x->started = 1;
@@ -224,5 +239,11 @@ int export_join(struct exporter *x)
         o->f = NULL;
     }
     sbuf_free(&x->buf);
+    sbuf_free(&x->pack);
+    if (x->encode_errors) {
+        fprintf(stderr, "sonde: error: %llu events could not be encoded\n",
+                (unsigned long long)x->encode_errors);
+        rc = -1;
+    }
     return rc;
 }

@@ -16,6 +16,8 @@
 #include "common/queue.h"
 #include "common/sbuf.h"
 
+struct ev_sink;
+
 #define EXPORT_MAX_OUTPUTS 8
 #define EXPORT_ERR_MAX     256
 
@@ -37,6 +39,9 @@ struct exporter {
     pthread_t thread;
     int started;
     struct sbuf buf;
+    struct sbuf pack; /* flow events built here */
+    const struct ev_sink *sink;
+    uint64_t encode_errors;
     uint64_t json_errors;
     unsigned idle_rounds;
     uint64_t seq; /* last sequence number given */
@@ -46,7 +51,7 @@ struct exporter {
 int export_check(const char *spec, char *err);
 /* Parse one -o spec and open it. */
 int export_add(struct exporter *x, const char *spec, char *err);
-int export_start(struct exporter *x, struct evq *q);
+int export_start(struct exporter *x, struct evq *q, const struct ev_sink *sink);
 /* Waits until the queue is closed and drained, then flushes and closes. */
 int export_join(struct exporter *x);
 
