@@ -47,6 +47,7 @@ struct worker {
     struct pring ring;
     uint64_t enqueued;          /* written by the capture thread only */
     atomic_uint_fast64_t taken; /* written by the worker only */
+    struct evq_item *spare;     /* a recycled event item (ev_flow_queue) */
     struct pkt pkt;
 };
 
@@ -90,21 +91,21 @@ static void cb_report(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, EV_FLOW, f, 0, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->spare, EV_FLOW, f, 0, w->eng.now_us);
 }
 
 static void cb_stats(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, EV_FLOW_STATS, f, 0, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->spare, EV_FLOW_STATS, f, 0, w->eng.now_us);
 }
 
 static void cb_purge(void *ctx, struct flow *f, int reason)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, EV_FLOW_PURGE, f, reason, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->spare, EV_FLOW_PURGE, f, reason, w->eng.now_us);
 }
 
 static const struct flow_engine_ops engine_ops = {cb_report, cb_stats, cb_purge};
@@ -665,6 +666,7 @@ static void free_workers(struct agent *a)
     for (i = 0; i < a->nworkers; i++) {
         flow_engine_destroy(&a->w[i].eng);
         pring_destroy(&a->w[i].ring);
+        free(a->w[i].spare);
     }
     free(a->w);
     a->w = NULL;

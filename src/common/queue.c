@@ -29,12 +29,16 @@ void evq_destroy(struct evq *q)
         next = it->next;
         free(it);
     }
+    for (it = q->spare; it; it = next) {
+        next = it->next;
+        free(it);
+    }
     pthread_cond_destroy(&q->nonempty);
     pthread_cond_destroy(&q->nonfull);
     pthread_mutex_destroy(&q->lock);
 }
 
-int evq_push(struct evq *q, struct evq_item *item, int wait)
+int evq_push(struct evq *q, struct evq_item *item, int wait, struct evq_item **spare)
 {
     pthread_mutex_lock(&q->lock);
     while (q->depth >= q->max_depth && wait && !q->closed) {
@@ -59,8 +63,36 @@ int evq_push(struct evq *q, struct evq_item *item, int wait)
      * itself every few tens of milliseconds (see evq_pop_all's callers). */
     if (q->consumer_waiting && q->depth >= EVQ_WAKE_BATCH)
         pthread_cond_signal(&q->nonempty);
+    if (spare && *spare == NULL && q->spare) {
+        *spare = q->spare;
+        q->spare = q->spare->next;
+        q->nspare--;
+    }
     pthread_mutex_unlock(&q->lock);
     return 0;
+}
+
+void evq_recycle(struct evq *q, struct evq_item *list)
+{
+    struct evq_item *extra = NULL, *next;
+
+    pthread_mutex_lock(&q->lock);
+    for (; list; list = next) {
+        next = list->next;
+        if (q->nspare >= q->max_depth) {
+            list->next = extra;
+            extra = list;
+            continue;
+        }
+        list->next = q->spare;
+        q->spare = list;
+        q->nspare++;
+    }
+    pthread_mutex_unlock(&q->lock);
+    for (; extra; extra = next) {
+        next = extra->next;
+        free(extra);
+    }
 }
 
 static void deadline_after(struct timespec *ts, int ms)

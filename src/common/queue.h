@@ -42,13 +42,20 @@ struct evq {
     int closed;
     int consumer_waiting, producers_waiting; /* signal only when someone sleeps */
     uint64_t dropped;
+    /* Fixed-size items handed back by the consumer for producers to reuse:
+     * malloc in one thread and free in another contend on one arena. */
+    struct evq_item *spare;
+    size_t nspare;
 };
 
 int evq_init(struct evq *q, size_t max_depth);
 void evq_destroy(struct evq *q);
 /* Takes ownership of item. wait: block while full; otherwise drop (and free)
- * when full. Returns 0 if queued, -1 if dropped (counted). */
-int evq_push(struct evq *q, struct evq_item *item, int wait);
+ * when full. Returns 0 if queued, -1 if dropped (counted). When spare is
+ * not NULL and *spare is, a recycled item is handed out through it. */
+int evq_push(struct evq *q, struct evq_item *item, int wait, struct evq_item **spare);
+/* Consumer: give back a list (linked by next) of recycled-size items. */
+void evq_recycle(struct evq *q, struct evq_item *list);
 /* Every queued item as a list (oldest first, linked by next), or NULL after
  * timeout_ms (0 = wait forever) or once closed and empty. Taking them all at
  * once keeps the lock out of the per-event path of the consumer. */

@@ -243,6 +243,68 @@ static int put_repeated(struct enc *e, const ProtobufCFieldDescriptor *f, const 
     return 0;
 }
 
+/* Unchecked varint: the caller made room for VARINT_MAX bytes. */
+static uint8_t *varint_at(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/*
+ * The fields every event is made of: a plain (proto3) integer, bool, enum
+ * or string. Returns 1 when handled (written or skipped as zero), 0 when the
+ * general path must handle the field, -1 when out of room.
+ */
+static int put_plain(struct enc *e, const ProtobufCFieldDescriptor *f, const void *member)
+{
+    uint64_t v;
+
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_INT64:
+        v = *(const uint64_t *)member;
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+        v = *(const uint32_t *)member;
+        break;
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_ENUM:
+        v = (uint64_t)(int64_t) * (const int32_t *)member;
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        v = *(const protobuf_c_boolean *)member != 0;
+        break;
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *str = *(char *const *)member;
+        size_t n;
+
+        if (str == NULL || *str == '\0')
+            return 1;
+        n = strlen(str);
+        if (!room(e, 2 * VARINT_MAX + n))
+            return -1;
+        e->p = varint_at(e->p, (uint64_t)f->id << 3 | 2);
+        e->p = varint_at(e->p, n);
+        memcpy(e->p, str, n);
+        e->p += n;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+    if (v == 0)
+        return 1;
+    if (!room(e, 2 * VARINT_MAX))
+        return -1;
+    e->p = varint_at(e->p, (uint64_t)f->id << 3);
+    e->p = varint_at(e->p, v);
+    return 1;
+}
+
 static int encode_msg(struct enc *e, const ProtobufCMessage *m)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -252,6 +314,14 @@ static int encode_msg(struct enc *e, const ProtobufCMessage *m)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const void *member = (const char *)m + f->offset;
 
+        if (f->label == PROTOBUF_C_LABEL_NONE && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
+            int r = put_plain(e, f, member);
+
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                continue;
+        }
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t count = *(const size_t *)((const char *)m + f->quantifier_offset);
 

@@ -30,12 +30,12 @@ int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m)
         protobuf_c_message_pack(m, it->data);
     it->len = (uint32_t)len;
     it->flags = 0;
-    return ev_queue(s, it);
+    return ev_queue(s, it, NULL);
 }
 
-int ev_queue(struct ev_sink *s, struct evq_item *it)
+int ev_queue(struct ev_sink *s, struct evq_item *it, struct evq_item **spare)
 {
-    if (evq_push(s->q, it, s->wait) < 0) {
+    if (evq_push(s->q, it, s->wait, spare) < 0) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return -1;
     }

@@ -90,8 +90,9 @@ static inline const char *ev_iface_name(const struct ev_sink *s, unsigned source
 
 /* Pack and queue. Returns 0, or -1 if dropped (counted). */
 int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m);
-/* Queue a prepared item (takes it). Returns 0, or -1 if dropped (counted). */
-int ev_queue(struct ev_sink *s, struct evq_item *it);
+/* Queue a prepared item (takes it); may hand out a recycled one (see
+ * evq_push). Returns 0, or -1 if dropped (counted). */
+int ev_queue(struct ev_sink *s, struct evq_item *it, struct evq_item **spare);
 
 /* Text forms shared by the builders. buf sizes: */
 #define EV_IP_STRLEN  46

@@ -253,7 +253,13 @@ struct flow_snap {
     int32_t reason;
 };
 
-void ev_flow_queue(struct ev_sink *s, int tag, struct flow *f, int reason, uint64_t now_us)
+size_t ev_flow_item_size(void)
+{
+    return sizeof(struct evq_item) + sizeof(struct flow_snap);
+}
+
+void ev_flow_queue(struct ev_sink *s, struct evq_item **spare, int tag, struct flow *f, int reason,
+                   uint64_t now_us)
 {
     struct evq_item *it;
     struct flow_snap *snap;
@@ -262,7 +268,10 @@ void ev_flow_queue(struct ev_sink *s, int tag, struct flow *f, int reason, uint6
         return;
     if (!(f->flags & FLOW_F_DIGEST))
         compute_digest(s, f);
-    it = malloc(sizeof(*it) + sizeof(*snap));
+    it = *spare;
+    *spare = NULL;
+    if (it == NULL)
+        it = malloc(ev_flow_item_size());
     if (it == NULL) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return;
@@ -276,7 +285,7 @@ void ev_flow_queue(struct ev_sink *s, int tag, struct flow *f, int reason, uint6
         snap->tunnel = *f->tunnel;
     snap->now_us = now_us;
     snap->reason = reason;
-    ev_queue(s, it);
+    ev_queue(s, it, spare);
 }
 
 long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct sbuf *out)

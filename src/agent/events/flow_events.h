@@ -11,8 +11,12 @@
 #define EV_DIGEST_HEXLEN 41
 
 /* Flow thread: queue flow event tag (EV_FLOW, EV_FLOW_STATS, EV_FLOW_PURGE)
- * for f; reason is for EV_FLOW_PURGE. */
-void ev_flow_queue(struct ev_sink *s, int tag, struct flow *f, int reason, uint64_t now_us);
+ * for f; reason is for EV_FLOW_PURGE. *spare is the thread's recycled item
+ * (NULL when it has none); it is used and refilled. */
+void ev_flow_queue(struct ev_sink *s, struct evq_item **spare, int tag, struct flow *f, int reason,
+                   uint64_t now_us);
+/* Size of a queued flow item; the exporter recycles them (evq_recycle). */
+size_t ev_flow_item_size(void);
 
 /* Exporter thread: build and pack a queued flow event at the end of out
  * (with EV_SEQ_ROOM spare bytes after it); returns its length or -1. */

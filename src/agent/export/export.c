@@ -185,6 +185,7 @@ static void flush_idle(struct exporter *x)
 static void *export_main(void *arg)
 {
     struct exporter *x = arg;
+    struct evq_item *recycle = NULL;
 
     for (;;) {
         struct evq_item *it = evq_pop_all(x->q, EXPORT_IDLE_MS), *next;
@@ -198,8 +199,15 @@ static void *export_main(void *arg)
         for (; it; it = next) {
             next = it->next;
             export_one(x, it);
-            free(it);
+            if (it->flags & EVQ_F_FLOW_SNAPSHOT) {
+                it->next = recycle;
+                recycle = it;
+            } else {
+                free(it);
+            }
         }
+        evq_recycle(x->q, recycle);
+        recycle = NULL;
     }
     return NULL;
 }
