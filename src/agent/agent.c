@@ -47,7 +47,7 @@ struct worker {
     struct pring ring;
     uint64_t enqueued;          /* written by the capture thread only */
     atomic_uint_fast64_t taken; /* written by the worker only */
-    struct evq_item *spare;     /* a recycled event item (ev_flow_queue) */
+    struct ev_batch batch;      /* flow events not yet handed to the exporter */
     struct pkt pkt;
 };
 
@@ -91,21 +91,21 @@ static void cb_report(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, &w->spare, EV_FLOW, f, 0, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, 0, w->eng.now_us);
 }
 
 static void cb_stats(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, &w->spare, EV_FLOW_STATS, f, 0, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_STATS, f, 0, w->eng.now_us);
 }
 
 static void cb_purge(void *ctx, struct flow *f, int reason)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, &w->spare, EV_FLOW_PURGE, f, reason, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_PURGE, f, reason, w->eng.now_us);
 }
 
 static const struct flow_engine_ops engine_ops = {cb_report, cb_stats, cb_purge};
@@ -135,6 +135,7 @@ static void *worker_main(void *arg)
         struct pring_rec *r = pring_peek(&w->ring);
 
         if (r == NULL) {
+            ev_batch_flush(&a->sink, &w->batch); /* nothing to do: publish */
             worker_idle(&spins);
             continue;
         }
@@ -157,6 +158,7 @@ static void *worker_main(void *arg)
         atomic_fetch_add_explicit(&w->taken, 1, memory_order_relaxed);
     }
     flow_engine_finish(&w->eng);
+    ev_batch_flush(&a->sink, &w->batch);
     return NULL;
 }
 
@@ -245,6 +247,14 @@ static void dispatch(struct agent *a, struct source *src, const struct pkt *p)
 
 /* ---- periodic inventory events (capture thread) ---- */
 
+/* With one inline worker, hand its batched flow events over before the
+ * capture thread emits anything itself, so the output keeps packet order. */
+static void flush_inline(struct agent *a)
+{
+    if (a->nworkers == 1)
+        ev_batch_flush(&a->sink, &a->w[0].batch);
+}
+
 static void collect_flow_counters(struct agent *a, int source, struct flow_source_counters *out)
 {
     int i;
@@ -277,6 +287,7 @@ static void emit_source_stats(struct agent *a, uint64_t now_ms)
     struct flow_source_counters fc;
     int i;
 
+    flush_inline(a);
     for (i = 0; i < a->nsrc; i++) {
         source_read_stats(&a->src[i]);
         collect_flow_counters(a, i, &fc);
@@ -307,6 +318,7 @@ static void emit_status(struct agent *a)
     uint64_t now = wall_ms();
     int i;
 
+    flush_inline(a);
     memset(&v, 0, sizeof(v));
     rusage_fill(&v);
     v.uptime_s = (now - a->start_ms) / 1000;
@@ -446,6 +458,7 @@ static int read_file(struct agent *a, struct source *s)
 
     while (!*a->stop) {
         n = pcap_dispatch(s->pcap, AGENT_DISPATCH_CNT, on_packet, (unsigned char *)&cc);
+        flush_inline(a);
         if (n == 0 || n == PCAP_ERROR_BREAK)
             return 0; /* end of file */
         if (n < 0 && *a->stop)
@@ -503,6 +516,7 @@ static int read_live(struct agent *a)
             }
         }
         tick(a, wall_ms() * 1000);
+        flush_inline(a);
     }
     return rc;
 }
@@ -646,6 +660,7 @@ static void stop_workers(struct agent *a)
         return;
     if (a->nworkers == 1) {
         flow_engine_finish(&a->w[0].eng);
+        flush_inline(a);
         return;
     }
     if (!a->workers_running)
@@ -666,7 +681,7 @@ static void free_workers(struct agent *a)
     for (i = 0; i < a->nworkers; i++) {
         flow_engine_destroy(&a->w[i].eng);
         pring_destroy(&a->w[i].ring);
-        free(a->w[i].spare);
+        ev_batch_free(&a->w[i].batch);
     }
     free(a->w);
     a->w = NULL;

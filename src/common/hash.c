@@ -14,7 +14,7 @@
 #define HASH_K2 0xbf58476d1ce4e5b9ULL
 #define HASH_K3 0x94d049bb133111ebULL
 
-static uint64_t mix64(uint64_t x)
+uint64_t hash_mix64(uint64_t x)
 {
     x ^= x >> 30;
     x *= HASH_K2;
@@ -48,7 +48,7 @@ uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
         memcpy(&w, b, n);
         h = rotl64((h ^ w) * HASH_K1, 31);
     }
-    return mix64(h);
+    return hash_mix64(h);
 }
 
 uint64_t hash_random_seed(void)
@@ -62,6 +62,6 @@ uint64_t hash_random_seed(void)
         fclose(f);
     }
     if (seed == 0)
-        seed = mix64((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
+        seed = hash_mix64((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     return seed;
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
+/* The 64-bit finalizer alone: spreads every input bit over the output. */
+uint64_t hash_mix64(uint64_t x);
 /* A seed from the system's randomness (falls back to time and pid). */
 uint64_t hash_random_seed(void);
 

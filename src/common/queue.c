@@ -38,38 +38,53 @@ void evq_destroy(struct evq *q)
     pthread_mutex_destroy(&q->lock);
 }
 
-int evq_push(struct evq *q, struct evq_item *item, int wait, struct evq_item **spare)
+size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail, size_t n,
+                     int wait, struct evq_item **spares, size_t want)
 {
+    struct evq_item *it, *next;
+    size_t got = 0;
+
     pthread_mutex_lock(&q->lock);
-    while (q->depth >= q->max_depth && wait && !q->closed) {
+    while (q->depth + n > q->max_depth && wait && !q->closed) {
         q->producers_waiting++;
         pthread_cond_wait(&q->nonfull, &q->lock);
         q->producers_waiting--;
     }
-    if (q->depth >= q->max_depth || q->closed) {
-        q->dropped++;
+    if (q->depth + n > q->max_depth || q->closed) {
+        q->dropped += n;
         pthread_mutex_unlock(&q->lock);
-        free(item);
-        return -1;
+        for (it = head; it; it = next) {
+            next = it->next;
+            free(it);
+        }
+        return n;
     }
-    item->next = NULL;
+    tail->next = NULL;
     if (q->tail)
-        q->tail->next = item;
+        q->tail->next = head;
     else
-        q->head = item;
-    q->tail = item;
-    q->depth++;
+        q->head = head;
+    q->tail = tail;
+    q->depth += n;
     /* Wake the consumer for a batch, not for every event: it also wakes by
      * itself every few tens of milliseconds (see evq_pop_all's callers). */
     if (q->consumer_waiting && q->depth >= EVQ_WAKE_BATCH)
         pthread_cond_signal(&q->nonempty);
-    if (spare && *spare == NULL && q->spare) {
-        *spare = q->spare;
-        q->spare = q->spare->next;
+    while (spares && got < want && q->spare) {
+        it = q->spare;
+        q->spare = it->next;
         q->nspare--;
+        it->next = *spares;
+        *spares = it;
+        got++;
     }
     pthread_mutex_unlock(&q->lock);
     return 0;
+}
+
+int evq_push(struct evq *q, struct evq_item *item, int wait)
+{
+    return evq_push_list(q, item, item, 1, wait, NULL, 0) ? -1 : 0;
 }
 
 void evq_recycle(struct evq *q, struct evq_item *list)

@@ -51,9 +51,13 @@ struct evq {
 int evq_init(struct evq *q, size_t max_depth);
 void evq_destroy(struct evq *q);
 /* Takes ownership of item. wait: block while full; otherwise drop (and free)
- * when full. Returns 0 if queued, -1 if dropped (counted). When spare is
- * not NULL and *spare is, a recycled item is handed out through it. */
-int evq_push(struct evq *q, struct evq_item *item, int wait, struct evq_item **spare);
+ * when full. Returns 0 if queued, -1 if dropped (counted). */
+int evq_push(struct evq *q, struct evq_item *item, int wait);
+/* The same for a list of n items (head..tail, linked by next), all or none;
+ * returns how many were dropped. Up to want recycled items are prepended to
+ * *spares (when spares is not NULL), in the same lock. */
+size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail, size_t n,
+                     int wait, struct evq_item **spares, size_t want);
 /* Consumer: give back a list (linked by next) of recycled-size items. */
 void evq_recycle(struct evq *q, struct evq_item *list);
 /* Every queued item as a list (oldest first, linked by next), or NULL after

@@ -145,7 +145,6 @@ static void test_key_symmetric(void **state)
     sb = flow_key_from_pkt(&b, &fx.p, 0, 53, 1234);
     assert_memory_equal(&a, &b, sizeof(a));
     assert_int_not_equal(sa, sb);
-    assert_true(flow_key_hash(&a) == flow_key_hash(&b));
 }
 
 static void test_udp_counters_and_reply(void **state)
@@ -344,17 +343,17 @@ static void test_table_growth(void **state)
         memset(&k, 0, sizeof(k));
         memcpy(k.addr[0], &i, sizeof(i));
         k.ip_version = 4;
-        assert_non_null(flow_table_insert(&t, &k, flow_key_hash(&k), FLOW_LIST_SHORT));
+        assert_non_null(flow_table_insert(&t, &k, flow_table_hash(&t, &k), FLOW_LIST_SHORT));
     }
     assert_true(t.mask + 1 >= 16384);
     for (i = 0; i < 20000; i++) {
         memset(&k, 0, sizeof(k));
         memcpy(k.addr[0], &i, sizeof(i));
         k.ip_version = 4;
-        assert_non_null(flow_table_lookup(&t, &k, flow_key_hash(&k)));
+        assert_non_null(flow_table_lookup(&t, &k, flow_table_hash(&t, &k)));
     }
     k.proto = 6; /* differs in one byte */
-    assert_null(flow_table_lookup(&t, &k, flow_key_hash(&k)));
+    assert_null(flow_table_lookup(&t, &k, flow_table_hash(&t, &k)));
     flow_table_destroy(&t);
 }
 

@@ -180,7 +180,7 @@ struct pkt {
     uint8_t tcp_flags;
     uint32_t tcp_seq, tcp_ack; /* host order */
     uint16_t tcp_win;
-    uint16_t tcp_mss; /* MSS option, 0 if absent */
+    uint16_t tcp_mss; /* MSS option of a SYN, 0 if absent or not a SYN */
     uint8_t icmp_type, icmp_code;
     uint32_t payload_off; /* L4 payload start */
     uint32_t payload_len; /* L4 payload length from the IP length (may exceed capture) */

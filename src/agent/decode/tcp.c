@@ -60,7 +60,9 @@ int decode_tcp(struct pkt *p, uint32_t off, uint32_t len)
     p->tcp_ack = decode_rd32(p, off + 8);
     p->tcp_flags = decode_rd8(p, off + 13);
     p->tcp_win = decode_rd16(p, off + 14);
-    if (hl > TCP_MIN_HLEN)
+    /* MSS is only meaningful on SYNs; other segments' options (timestamps
+     * on nearly every one) are left alone: this runs on every packet. */
+    if (hl > TCP_MIN_HLEN && (p->tcp_flags & TCP_SYN))
         p->tcp_mss = decode_tcp_mss(p, off + TCP_MIN_HLEN, off + hl);
     p->payload_off = off + hl;
     p->payload_len = len - hl;

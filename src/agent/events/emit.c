@@ -30,17 +30,53 @@ int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m)
         protobuf_c_message_pack(m, it->data);
     it->len = (uint32_t)len;
     it->flags = 0;
-    return ev_queue(s, it, NULL);
+    return ev_queue(s, it);
 }
 
-int ev_queue(struct ev_sink *s, struct evq_item *it, struct evq_item **spare)
+int ev_queue(struct ev_sink *s, struct evq_item *it)
 {
-    if (evq_push(s->q, it, s->wait, spare) < 0) {
+    if (evq_push(s->q, it, s->wait) < 0) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return -1;
     }
     atomic_fetch_add_explicit(&s->events, 1, memory_order_relaxed);
     return 0;
+}
+
+void ev_batch_add(struct ev_sink *s, struct ev_batch *b, struct evq_item *it)
+{
+    it->next = NULL;
+    if (b->tail)
+        b->tail->next = it;
+    else
+        b->head = it;
+    b->tail = it;
+    if (++b->n >= EV_BATCH)
+        ev_batch_flush(s, b);
+}
+
+void ev_batch_flush(struct ev_sink *s, struct ev_batch *b)
+{
+    size_t dropped;
+
+    if (b->n == 0)
+        return;
+    dropped = evq_push_list(s->q, b->head, b->tail, b->n, s->wait, &b->spare, EV_BATCH);
+    atomic_fetch_add_explicit(&s->events, b->n - dropped, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->dropped, dropped, memory_order_relaxed);
+    b->head = b->tail = NULL;
+    b->n = 0;
+}
+
+void ev_batch_free(struct ev_batch *b)
+{
+    struct evq_item *it, *next;
+
+    for (it = b->spare; it; it = next) {
+        next = it->next;
+        free(it);
+    }
+    b->spare = NULL;
 }
 
 /* Dotted quad by hand: snprintf/inet_ntop cost more than the rest of an event. */

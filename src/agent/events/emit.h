@@ -90,9 +90,26 @@ static inline const char *ev_iface_name(const struct ev_sink *s, unsigned source
 
 /* Pack and queue. Returns 0, or -1 if dropped (counted). */
 int ev_emit(struct ev_sink *s, int tag, const ProtobufCMessage *m);
-/* Queue a prepared item (takes it); may hand out a recycled one (see
- * evq_push). Returns 0, or -1 if dropped (counted). */
-int ev_queue(struct ev_sink *s, struct evq_item *it, struct evq_item **spare);
+/* Queue a prepared item (takes it). Returns 0, or -1 if dropped (counted). */
+int ev_queue(struct ev_sink *s, struct evq_item *it);
+
+/*
+ * A producer thread's own batch: events go to the queue EV_BATCH at a time
+ * (one lock), and the exporter's recycled items come back the same way.
+ * The owner flushes it whenever others must see what it queued so far.
+ */
+#define EV_BATCH 64
+
+struct ev_batch {
+    struct evq_item *head, *tail;
+    size_t n;
+    struct evq_item *spare; /* recycled items, linked by next */
+};
+
+void ev_batch_add(struct ev_sink *s, struct ev_batch *b, struct evq_item *it);
+void ev_batch_flush(struct ev_sink *s, struct ev_batch *b);
+/* Free the spare items (the batch must be flushed). */
+void ev_batch_free(struct ev_batch *b);
 
 /* Text forms shared by the builders. buf sizes: */
 #define EV_IP_STRLEN  46

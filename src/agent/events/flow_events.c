@@ -258,7 +258,7 @@ size_t ev_flow_item_size(void)
     return sizeof(struct evq_item) + sizeof(struct flow_snap);
 }
 
-void ev_flow_queue(struct ev_sink *s, struct evq_item **spare, int tag, struct flow *f, int reason,
+void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *f, int reason,
                    uint64_t now_us)
 {
     struct evq_item *it;
@@ -268,9 +268,10 @@ void ev_flow_queue(struct ev_sink *s, struct evq_item **spare, int tag, struct f
         return;
     if (!(f->flags & FLOW_F_DIGEST))
         compute_digest(s, f);
-    it = *spare;
-    *spare = NULL;
-    if (it == NULL)
+    it = b->spare;
+    if (it)
+        b->spare = it->next;
+    else
         it = malloc(ev_flow_item_size());
     if (it == NULL) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
@@ -285,7 +286,7 @@ void ev_flow_queue(struct ev_sink *s, struct evq_item **spare, int tag, struct f
         snap->tunnel = *f->tunnel;
     snap->now_us = now_us;
     snap->reason = reason;
-    ev_queue(s, it, spare);
+    ev_batch_add(s, b, it);
 }
 
 long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct sbuf *out)

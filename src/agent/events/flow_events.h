@@ -11,9 +11,8 @@
 #define EV_DIGEST_HEXLEN 41
 
 /* Flow thread: queue flow event tag (EV_FLOW, EV_FLOW_STATS, EV_FLOW_PURGE)
- * for f; reason is for EV_FLOW_PURGE. *spare is the thread's recycled item
- * (NULL when it has none); it is used and refilled. */
-void ev_flow_queue(struct ev_sink *s, struct evq_item **spare, int tag, struct flow *f, int reason,
+ * for f into the calling thread's batch b; reason is for EV_FLOW_PURGE. */
+void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *f, int reason,
                    uint64_t now_us);
 /* Size of a queued flow item; the exporter recycles them (evq_recycle). */
 size_t ev_flow_item_size(void);

@@ -258,7 +258,7 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
         e->c.frag_orphans++; /* counted to the port-less flow of the two hosts */
     }
     side = flow_key_from_pkt(&k, p, source, sport, dport);
-    hash = flow_key_hash(&k);
+    hash = flow_table_hash(&e->table, &k);
     f = flow_table_lookup(&e->table, &k, hash);
     if (f == NULL) {
         f = create(e, &k, hash);

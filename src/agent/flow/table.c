@@ -7,13 +7,21 @@
 #include "table.h"
 #include "common/hash.h"
 
-/* Fixed so a flow's hash is the same in every worker and every run; the
- * worker is chosen by a different, seeded hash (see agent.c). */
-#define FLOW_HASH_SEED 0x736f6e6465ULL /* "sonde" */
-
-uint64_t flow_key_hash(const struct flow_key *k)
+/*
+ * Multilinear hashing: each 8-byte word of the key times its own random odd
+ * multiplier, summed, then one strong mix. The multiplications are
+ * independent, so this costs a few cycles per packet, and with multipliers
+ * drawn at random per table, crafted traffic cannot aim at one chain.
+ */
+uint64_t flow_table_hash(const struct flow_table *t, const struct flow_key *k)
 {
-    return hash_bytes(k, sizeof(*k), FLOW_HASH_SEED);
+    uint64_t w[FLOW_KEY_WORDS], h = 0;
+    size_t i;
+
+    memcpy(w, k, sizeof(w));
+    for (i = 0; i < FLOW_KEY_WORDS; i++)
+        h += w[i] * t->hkey[i];
+    return hash_mix64(h);
 }
 
 int flow_key_equal(const struct flow_key *a, const struct flow_key *b)
@@ -39,9 +47,13 @@ int flow_key_equal(const struct flow_key *a, const struct flow_key *b)
 
 int flow_table_init(struct flow_table *t, size_t max_flows)
 {
-    size_t n = FLOW_BUCKETS_MIN;
+    size_t n = FLOW_BUCKETS_MIN, i;
+    uint64_t seed;
 
     memset(t, 0, sizeof(*t));
+    seed = hash_random_seed();
+    for (i = 0; i < FLOW_KEY_WORDS; i++)
+        t->hkey[i] = hash_mix64(seed + i) | 1;
     t->buckets = calloc(n, sizeof(*t->buckets));
     if (t->buckets == NULL)
         return -1;

@@ -20,7 +20,10 @@
 
 #include "flow.h"
 
+#define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
+
 struct flow_table {
+    uint64_t hkey[FLOW_KEY_WORDS]; /* random odd multipliers: the key hash */
     struct flow **buckets;
     size_t mask; /* nbuckets - 1 */
     struct flow *head[FLOW_LIST__COUNT], *tail[FLOW_LIST__COUNT];
@@ -30,7 +33,8 @@ struct flow_table {
 int flow_table_init(struct flow_table *t, size_t max_flows);
 /* Frees every flow still in the table. */
 void flow_table_destroy(struct flow_table *t);
-uint64_t flow_key_hash(const struct flow_key *k);
+/* The key's hash in this table (seeded per table, see table.c). */
+uint64_t flow_table_hash(const struct flow_table *t, const struct flow_key *k);
 int flow_key_equal(const struct flow_key *a, const struct flow_key *b);
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint64_t hash);
 /* Insert a zeroed flow with this key at the tail of list; NULL when full or
