@@ -1,5 +1,7 @@
 /*
- * flow_events.h - Flow, FlowStats and FlowPurge from a flow record.
+ * flow_events.h - Flow, FlowStats and FlowPurge. The flow thread queues a
+ * snapshot of the flow record; the exporter thread builds and packs the
+ * message from it, keeping the encoding cost off the packet path.
  */
 #ifndef SONDE_FLOW_EVENTS_H
 #define SONDE_FLOW_EVENTS_H
