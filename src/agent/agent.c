@@ -67,8 +67,8 @@ struct agent {
     uint64_t dispatch_seed;
     struct pkt pkt;          /* capture thread's scratch */
     uint64_t packets;        /* read from all sources */
-    uint64_t flow_sampled;   /* packets seen by the flow sampler */
-    uint64_t layer_sampled;  /* packets seen by the packet-record sampler */
+    long flow_skip;          /* packets to skip before the next one sampled for flows */
+    long layer_skip;         /* the same for packet-layer records */
     uint64_t now_us;         /* capture clock: latest packet time */
     uint64_t next_stats_us;  /* interface_stats/endpoints, packet time */
     uint64_t next_tick_us;   /* workers: packet-time ticks (threads > 1) */
@@ -403,6 +403,18 @@ static void learn_endpoint(struct agent *a, struct source *s, const struct pkt *
     }
 }
 
+/* 1-in-n sampling by countdown: packets 1, n+1, 2n+1, ... (no division
+ * on the packet path). */
+static int sampled(long *skip, long n)
+{
+    if (*skip > 0) {
+        (*skip)--;
+        return 0;
+    }
+    *skip = n - 1;
+    return 1;
+}
+
 struct capture_ctx {
     struct agent *a;
     struct source *s;
@@ -424,14 +436,13 @@ static void on_packet(unsigned char *user, const struct pcap_pkthdr *h, const un
     a->packets++;
     if (p->ts_us > a->now_us)
         a->now_us = p->ts_us;
-    if ((a->sink.mask & EV_PACKET_MASK) &&
-        a->layer_sampled++ % (uint64_t)a->cfg->packet_sample == 0)
+    if ((a->sink.mask & EV_PACKET_MASK) && sampled(&a->layer_skip, a->cfg->packet_sample))
         ev_packet_layers(&a->sink, p, s->name, a->packets);
     if (p->reason != DECODE_OK || p->ip_version == 0)
         goto timers;
     if (ev_enabled(&a->sink, EV_ENDPOINT))
         learn_endpoint(a, s, p);
-    if (a->flow_sampled++ % (uint64_t)a->cfg->sample == 0)
+    if (sampled(&a->flow_skip, a->cfg->sample))
         dispatch(a, s, p);
 timers:
     /* A worker's clock moves with its own packets only; every second of

@@ -23,10 +23,15 @@
  * interface name: the same for both directions, any thread count and any
  * rerun of a capture, yet distinct for two flows of one 5-tuple at
  * different times (community_id is the per-5-tuple hash). The name enters
- * as a hash so the input fits one SHA-1 block. Computed once per flow.
+ * as a hash so the input fits one SHA-1 block. Computed by the exporter,
+ * for each event, from the snapshot: the flow thread never pays for it.
  */
-static void compute_digest(const struct ev_sink *s, struct flow *f)
+static void compute_digest(const struct ev_sink *s, const struct flow *f,
+                           char hex[EV_DIGEST_HEXLEN])
 {
+    static const char digits[] = "0123456789abcdef";
+    uint8_t md[SHA1_LEN];
+    int i;
     const char *ifname = ev_iface_name(s, f->key.source);
     const struct flow_key *k = &f->key;
     uint8_t buf[2 * 16 + 2 * 2 + 2 + 1 + 1 + 8 + 4]; /* 52: one block */
@@ -44,20 +49,12 @@ static void compute_digest(const struct ev_sink *s, struct flow *f)
     memcpy(buf + n, &f->first_us, sizeof(f->first_us));
     n += sizeof(f->first_us);
     memcpy(buf + n, &ifhash, sizeof(ifhash));
-    sha1(buf, sizeof(buf), f->digest);
-    f->flags |= FLOW_F_DIGEST;
-}
-
-static void digest_hex(const struct flow *f, char out[EV_DIGEST_HEXLEN])
-{
-    static const char hex[] = "0123456789abcdef";
-    int i;
-
-    for (i = 0; i < 20; i++) {
-        out[2 * i] = hex[f->digest[i] >> 4];
-        out[2 * i + 1] = hex[f->digest[i] & 15];
+    sha1(buf, sizeof(buf), md);
+    for (i = 0; i < SHA1_LEN; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
     }
-    out[40] = '\0';
+    hex[2 * SHA1_LEN] = '\0';
 }
 
 /* Pack m at the end of out, leaving room for the seq the exporter adds. */
@@ -132,27 +129,26 @@ static void fill_community_id(const struct ev_sink *s, const struct flow *f, cha
         out[0] = '\0';
 }
 
-static long build_flow(const struct ev_sink *s, const struct flow *f, uint64_t now_us,
-                       struct sbuf *out)
+static long build_flow(const struct ev_sink *s, const struct flow *f, const char *digest,
+                       uint64_t now_us, struct sbuf *out)
 {
     Sonde__V1__Flow m = SONDE__V1__FLOW__INIT;
     Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
     Sonde__V1__Tunnel tun = SONDE__V1__TUNNEL__INIT;
-    char digest[EV_DIGEST_HEXLEN], cid[COMMUNITY_ID_LEN];
+    char cid[COMMUNITY_ID_LEN];
     char lip[EV_IP_STRLEN], oip[EV_IP_STRLEN], lmac[EV_MAC_STRLEN], omac[EV_MAC_STRLEN];
     char tsrc[EV_IP_STRLEN], tdst[EV_IP_STRLEN];
     const struct flow_key *k = &f->key;
     int l = f->local, o = !f->local;
 
     EV_STAMP(s, m, now_us / US_PER_MS);
-    digest_hex(f, digest);
     fill_community_id(s, f, cid);
     ev_fmt_ip(lip, k->ip_version, k->addr[l]);
     ev_fmt_ip(oip, k->ip_version, k->addr[o]);
     fmt_flow_mac(lmac, f->mac[l]);
     fmt_flow_mac(omac, f->mac[o]);
     m.interface = (char *)ev_iface_name(s, k->source);
-    m.digest = digest;
+    m.digest = (char *)digest;
     m.community_id = cid;
     m.ip_version = k->ip_version;
     m.ip_protocol = k->proto;
@@ -196,17 +192,15 @@ static long build_flow(const struct ev_sink *s, const struct flow *f, uint64_t n
     return encode(&m.base, out);
 }
 
-static long build_flow_stats(const struct ev_sink *s, const struct flow *f, uint64_t now_us,
-                             struct sbuf *out)
+static long build_flow_stats(const struct ev_sink *s, const struct flow *f, const char *digest,
+                             uint64_t now_us, struct sbuf *out)
 {
     Sonde__V1__FlowStats m = SONDE__V1__FLOW_STATS__INIT;
     Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
-    char digest[EV_DIGEST_HEXLEN];
 
     EV_STAMP(s, m, now_us / US_PER_MS);
-    digest_hex(f, digest);
     m.interface = (char *)ev_iface_name(s, f->key.source);
-    m.digest = digest;
+    m.digest = (char *)digest;
     FILL_COUNTERS(m, f);
     m.delta_bytes = m.total_bytes - f->stats_bytes;
     m.delta_packets = m.total_packets - f->stats_pkts;
@@ -218,17 +212,15 @@ static long build_flow_stats(const struct ev_sink *s, const struct flow *f, uint
     return encode(&m.base, out);
 }
 
-static long build_flow_purge(const struct ev_sink *s, const struct flow *f, int reason,
-                             uint64_t now_us, struct sbuf *out)
+static long build_flow_purge(const struct ev_sink *s, const struct flow *f, const char *digest,
+                             int reason, uint64_t now_us, struct sbuf *out)
 {
     Sonde__V1__FlowPurge m = SONDE__V1__FLOW_PURGE__INIT;
     Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
-    char digest[EV_DIGEST_HEXLEN];
 
     EV_STAMP(s, m, now_us / US_PER_MS);
-    digest_hex(f, digest);
     m.interface = (char *)ev_iface_name(s, f->key.source);
-    m.digest = digest;
+    m.digest = (char *)digest;
     m.reason = (Sonde__V1__PurgeReason)reason;
     m.first_seen_at = f->first_us / US_PER_MS;
     FILL_COUNTERS(m, f);
@@ -266,8 +258,6 @@ void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *
 
     if (!ev_enabled(s, tag))
         return;
-    if (!(f->flags & FLOW_F_DIGEST))
-        compute_digest(s, f);
     it = b->spare;
     if (it)
         b->spare = it->next;
@@ -292,19 +282,21 @@ void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *
 long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct sbuf *out)
 {
     struct flow_snap snap;
+    char digest[EV_DIGEST_HEXLEN];
 
     if (it->len != sizeof(snap))
         return -1;
     memcpy(&snap, it->data, sizeof(snap));
     if (snap.f.tunnel)
         snap.f.tunnel = &snap.tunnel;
+    compute_digest(s, &snap.f, digest);
     switch (it->tag) {
     case EV_FLOW:
-        return build_flow(s, &snap.f, snap.now_us, out);
+        return build_flow(s, &snap.f, digest, snap.now_us, out);
     case EV_FLOW_STATS:
-        return build_flow_stats(s, &snap.f, snap.now_us, out);
+        return build_flow_stats(s, &snap.f, digest, snap.now_us, out);
     case EV_FLOW_PURGE:
-        return build_flow_purge(s, &snap.f, snap.reason, snap.now_us, out);
+        return build_flow_purge(s, &snap.f, digest, snap.reason, snap.now_us, out);
     default:
         return -1;
     }

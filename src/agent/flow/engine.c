@@ -19,9 +19,16 @@ int flow_key_from_pkt(struct flow_key *k, const struct pkt *p, uint16_t source, 
 {
     size_t alen = p->ip_version == 4 ? 4 : 16;
     const uint8_t *s = p->data + p->src_off, *d = p->data + p->dst_off;
-    int c = memcmp(s, d, alen);
-    int side = c < 0 || (c == 0 && sport <= dport) ? 0 : 1;
+    int c, side;
 
+    if (alen == 4) { /* the common case: compare as numbers, not with memcmp */
+        uint32_t sa = (uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 | (uint32_t)s[2] << 8 | s[3];
+        uint32_t da = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+        c = sa < da ? -1 : sa > da;
+    } else {
+        c = memcmp(s, d, alen);
+    }
+    side = c < 0 || (c == 0 && sport <= dport) ? 0 : 1;
     memset(k, 0, sizeof(*k));
     memcpy(k->addr[side], s, alen);
     memcpy(k->addr[!side], d, alen);

@@ -36,7 +36,6 @@ enum flow_list { FLOW_LIST_SHORT = 0, FLOW_LIST_LONG, FLOW_LIST_CLOSED, FLOW_LIS
 #define FLOW_F_FIN1        0x08
 #define FLOW_F_SEQ0        0x10 /* next_seq[0] is valid */
 #define FLOW_F_SEQ1        0x20
-#define FLOW_F_DIGEST      0x40 /* digest[] is computed */
 #define FLOW_F_MIDSTREAM   0x80 /* first packet was not a SYN */
 
 struct flow_tunnel {
@@ -65,7 +64,6 @@ struct flow {
     uint16_t vlan_inner;
     uint32_t mpls_label;
     struct flow_tunnel *tunnel; /* NULL unless decapsulated */
-    uint8_t digest[20];         /* SHA-1 of the key, once computed */
     /* TCP */
     uint8_t tcp_state;    /* TcpState value */
     uint8_t tcp_flags[2]; /* OR of flags by key side */
