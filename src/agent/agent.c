@@ -186,7 +186,7 @@ static int pick_worker(const struct agent *a, const struct pkt *p)
 
 /* Put a record on a worker's ring. Files wait for room (no loss); live
  * capture drops and counts, so the kernel ring never stalls. */
-static struct pring_rec *ring_reserve(struct agent *a, struct worker *w, uint32_t n, int wait)
+static struct pring_rec *ring_reserve(struct worker *w, uint32_t n, int wait)
 {
     unsigned spins = 0;
     struct pring_rec *r;
@@ -196,7 +196,6 @@ static struct pring_rec *ring_reserve(struct agent *a, struct worker *w, uint32_
             return NULL;
         worker_idle(&spins);
     }
-    (void)a;
     return r;
 }
 
@@ -207,7 +206,7 @@ static void send_control(struct agent *a, int kind, uint64_t ts_us)
     for (i = 0; i < a->nworkers; i++) {
         /* Reading a file, every tick is delivered (results must not depend
          * on timing); live, a tick may be skipped: the next carries the time. */
-        struct pring_rec *r = ring_reserve(a, &a->w[i], 0, kind == PRING_END || !a->live);
+        struct pring_rec *r = ring_reserve(&a->w[i], 0, kind == PRING_END || !a->live);
 
         if (r == NULL)
             continue;
@@ -230,7 +229,7 @@ static void dispatch(struct agent *a, struct source *src, const struct pkt *p)
         return;
     }
     w = &a->w[pick_worker(a, p)];
-    r = ring_reserve(a, w, p->caplen, !a->live);
+    r = ring_reserve(w, p->caplen, !a->live);
     if (r == NULL) {
         src->c.queue_dropped++;
         return;

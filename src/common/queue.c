@@ -21,18 +21,20 @@ int evq_init(struct evq *q, size_t max_depth)
     return 0;
 }
 
+void evq_free_list(struct evq_item *list)
+{
+    struct evq_item *next;
+
+    for (; list; list = next) {
+        next = list->next;
+        free(list);
+    }
+}
+
 void evq_destroy(struct evq *q)
 {
-    struct evq_item *it = q->head, *next;
-
-    for (; it; it = next) {
-        next = it->next;
-        free(it);
-    }
-    for (it = q->spare; it; it = next) {
-        next = it->next;
-        free(it);
-    }
+    evq_free_list(q->head);
+    evq_free_list(q->spare);
     pthread_cond_destroy(&q->nonempty);
     pthread_cond_destroy(&q->nonfull);
     pthread_mutex_destroy(&q->lock);
@@ -41,7 +43,7 @@ void evq_destroy(struct evq *q)
 size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail, size_t n,
                      int wait, struct evq_item **spares, size_t want)
 {
-    struct evq_item *it, *next;
+    struct evq_item *it;
     size_t got = 0;
 
     pthread_mutex_lock(&q->lock);
@@ -51,12 +53,9 @@ size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail
         q->producers_waiting--;
     }
     if (q->depth + n > q->max_depth || q->closed) {
-        q->dropped += n;
         pthread_mutex_unlock(&q->lock);
-        for (it = head; it; it = next) {
-            next = it->next;
-            free(it);
-        }
+        tail->next = NULL;
+        evq_free_list(head);
         return n;
     }
     tail->next = NULL;
@@ -104,10 +103,7 @@ void evq_recycle(struct evq *q, struct evq_item *list)
         q->nspare++;
     }
     pthread_mutex_unlock(&q->lock);
-    for (; extra; extra = next) {
-        next = extra->next;
-        free(extra);
-    }
+    evq_free_list(extra);
 }
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -177,16 +173,6 @@ int evq_finished(struct evq *q)
     done = q->closed && q->head == NULL;
     pthread_mutex_unlock(&q->lock);
     return done;
-}
-
-uint64_t evq_dropped(struct evq *q)
-{
-    uint64_t d;
-
-    pthread_mutex_lock(&q->lock);
-    d = q->dropped;
-    pthread_mutex_unlock(&q->lock);
-    return d;
 }
 
 /* ---- SPSC packet ring ---- */
@@ -281,10 +267,4 @@ void pring_release(struct pring *r, struct pring_rec *rec)
     size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 
     atomic_store_explicit(&r->tail, tail + rec->size, memory_order_release);
-}
-
-size_t pring_used(struct pring *r)
-{
-    return atomic_load_explicit(&r->head, memory_order_relaxed) -
-           atomic_load_explicit(&r->tail, memory_order_relaxed);
 }

@@ -41,7 +41,6 @@ struct evq {
     size_t depth, max_depth;
     int closed;
     int consumer_waiting, producers_waiting; /* signal only when someone sleeps */
-    uint64_t dropped;
     /* Fixed-size items handed back by the consumer for producers to reuse:
      * malloc in one thread and free in another contend on one arena. */
     struct evq_item *spare;
@@ -51,7 +50,7 @@ struct evq {
 int evq_init(struct evq *q, size_t max_depth);
 void evq_destroy(struct evq *q);
 /* Takes ownership of item. wait: block while full; otherwise drop (and free)
- * when full. Returns 0 if queued, -1 if dropped (counted). */
+ * when full. Returns 0 if queued, -1 if dropped (the caller counts). */
 int evq_push(struct evq *q, struct evq_item *item, int wait);
 /* The same for a list of n items (head..tail, linked by next), all or none;
  * returns how many were dropped. Up to want recycled items are prepended to
@@ -60,6 +59,8 @@ size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail
                      int wait, struct evq_item **spares, size_t want);
 /* Consumer: give back a list (linked by next) of recycled-size items. */
 void evq_recycle(struct evq *q, struct evq_item *list);
+/* Free a list of items linked by next. */
+void evq_free_list(struct evq_item *list);
 /* Every queued item as a list (oldest first, linked by next), or NULL after
  * timeout_ms (0 = wait forever) or once closed and empty. Taking them all at
  * once keeps the lock out of the per-event path of the consumer. */
@@ -68,7 +69,6 @@ void evq_close(struct evq *q);
 size_t evq_depth(struct evq *q);
 /* Closed and drained: the consumer can stop. */
 int evq_finished(struct evq *q);
-uint64_t evq_dropped(struct evq *q);
 
 /* ---- packets ---- */
 
@@ -100,6 +100,5 @@ void pring_commit(struct pring *r, struct pring_rec *rec);
 /* Oldest record, or NULL when empty. Release it when done with it. */
 struct pring_rec *pring_peek(struct pring *r);
 void pring_release(struct pring *r, struct pring_rec *rec);
-size_t pring_used(struct pring *r);
 
 #endif

@@ -60,7 +60,21 @@ static int check_dlt(struct source *s, char *err)
     return 0;
 }
 
-/* The interface's MAC and addresses, by getifaddrs (Linux, BSD, macOS). */
+/* The network of an interface address: the address and its prefix length. */
+static void note_net(struct netset_entry *e, int v, const void *addr, const struct sockaddr *mask)
+{
+    const uint8_t *m = v == 4 ? (const uint8_t *)&((const struct sockaddr_in *)mask)->sin_addr
+                              : (const uint8_t *)&((const struct sockaddr_in6 *)mask)->sin6_addr;
+    int b, max = v == 4 ? 32 : 128;
+
+    memset(e, 0, sizeof(*e));
+    e->ip_version = (uint8_t)v;
+    memcpy(e->addr, addr, v == 4 ? 4 : 16);
+    for (b = 0; b < max && (m[b / 8] & (0x80 >> (b % 8))); b++)
+        e->bits++;
+}
+
+/* The interface's MAC, addresses and networks, by getifaddrs (Linux, BSD, macOS). */
 static void read_ifaddrs(struct source *s)
 {
     struct ifaddrs *ifa, *i;
@@ -72,12 +86,15 @@ static void read_ifaddrs(struct source *s)
         if (i->ifa_addr == NULL || strcmp(i->ifa_name, s->name) != 0)
             continue;
         if (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6) {
-            const void *a = i->ifa_addr->sa_family == AF_INET
-                                ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
-                                : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+            int v4 = i->ifa_addr->sa_family == AF_INET;
+            const void *a = v4 ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                               : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+
             if (s->naddr < SOURCE_MAX_ADDRS &&
                 inet_ntop(i->ifa_addr->sa_family, a, buf, sizeof(buf)))
                 s->addr[s->naddr++] = strdup(buf);
+            if (i->ifa_netmask && s->nnet < SOURCE_MAX_ADDRS)
+                note_net(&s->net[s->nnet++], v4 ? 4 : 6, a, i->ifa_netmask);
         }
 #if defined(__linux__)
         else if (i->ifa_addr->sa_family == AF_PACKET) {
@@ -170,32 +187,10 @@ void source_close(struct source *s)
 
 void source_add_local_nets(const struct source *s, struct netset *local)
 {
-    struct ifaddrs *ifa, *i;
+    int i;
 
-    if (s->is_file || getifaddrs(&ifa) < 0)
-        return;
-    for (i = ifa; i; i = i->ifa_next) {
-        const uint8_t *a, *m;
-        int v, bits = 0, b;
-
-        if (i->ifa_addr == NULL || i->ifa_netmask == NULL || strcmp(i->ifa_name, s->name) != 0)
-            continue;
-        if (i->ifa_addr->sa_family == AF_INET) {
-            v = 4;
-            a = (const uint8_t *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
-            m = (const uint8_t *)&((struct sockaddr_in *)i->ifa_netmask)->sin_addr;
-        } else if (i->ifa_addr->sa_family == AF_INET6) {
-            v = 6;
-            a = (const uint8_t *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-            m = (const uint8_t *)&((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr;
-        } else {
-            continue;
-        }
-        for (b = 0; b < (v == 4 ? 32 : 128) && (m[b / 8] & (0x80 >> (b % 8))); b++)
-            bits++;
-        netset_add_addr(local, v, a, bits);
-    }
-    freeifaddrs(ifa);
+    for (i = 0; i < s->nnet; i++)
+        netset_add_addr(local, s->net[i].ip_version, s->net[i].addr, s->net[i].bits);
 }
 
 void source_count(struct iface_counters *c, const struct pkt *p, int dlt)

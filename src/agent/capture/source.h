@@ -50,6 +50,8 @@ struct source {
     uint8_t mac[6];
     int naddr;
     char *addr[SOURCE_MAX_ADDRS];
+    int nnet;
+    struct netset_entry net[SOURCE_MAX_ADDRS]; /* the networks of those addresses */
     struct iface_counters c;
     struct endpoint_table ep;
 };

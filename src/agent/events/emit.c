@@ -70,12 +70,7 @@ void ev_batch_flush(struct ev_sink *s, struct ev_batch *b)
 
 void ev_batch_free(struct ev_batch *b)
 {
-    struct evq_item *it, *next;
-
-    for (it = b->spare; it; it = next) {
-        next = it->next;
-        free(it);
-    }
+    evq_free_list(b->spare);
     b->spare = NULL;
 }
 

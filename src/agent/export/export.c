@@ -21,32 +21,25 @@
 #define EXPORT_STDIO_BUF (1 << 20)
 #define EXPORT_FLUSH_MS  500
 
-/* Validate TYPE:PATH and fill the next output's kind; opens nothing. */
-static int parse_spec(struct exporter *x, const char *spec, char *err)
+/* Validate TYPE:PATH; set the kind and, unless null, the path. Opens nothing. */
+static int parse_spec(const char *spec, int *kind, const char **path, char *err)
 {
-    struct export_output *o;
     const char *colon = strchr(spec, ':');
-    const char *path = colon ? colon + 1 : NULL;
 
-    if (x->nout >= EXPORT_MAX_OUTPUTS) {
-        snprintf(err, EXPORT_ERR_MAX, "-o %s: at most %d outputs", spec, EXPORT_MAX_OUTPUTS);
-        return -1;
-    }
-    o = &x->out[x->nout];
-    memset(o, 0, sizeof(*o));
+    *path = colon ? colon + 1 : NULL;
     if (strcmp(spec, "null") == 0) {
-        o->kind = EXPORT_NULL;
+        *kind = EXPORT_NULL;
         return 0;
     }
     if (colon && colon - spec == 4 && strncmp(spec, "json", 4) == 0)
-        o->kind = EXPORT_JSON;
+        *kind = EXPORT_JSON;
     else if (colon && colon - spec == 2 && strncmp(spec, "pb", 2) == 0)
-        o->kind = EXPORT_PB;
+        *kind = EXPORT_PB;
     else {
         snprintf(err, EXPORT_ERR_MAX, "-o %s: expected json:PATH, pb:PATH or null", spec);
         return -1;
     }
-    if (path == NULL || *path == '\0') {
+    if (**path == '\0') {
         snprintf(err, EXPORT_ERR_MAX, "-o %s: missing path", spec);
         return -1;
     }
@@ -55,28 +48,34 @@ static int parse_spec(struct exporter *x, const char *spec, char *err)
 
 int export_check(const char *spec, char *err)
 {
-    struct exporter tmp;
+    const char *path;
+    int kind;
 
-    memset(&tmp, 0, sizeof(tmp));
-    return parse_spec(&tmp, spec, err);
+    return parse_spec(spec, &kind, &path, err);
 }
 
 int export_add(struct exporter *x, const char *spec, char *err)
 {
     struct export_output *o;
     const char *path;
+    int kind;
 
-    if (parse_spec(x, spec, err) < 0)
+    if (x->nout >= EXPORT_MAX_OUTPUTS) {
+        snprintf(err, EXPORT_ERR_MAX, "-o %s: at most %d outputs", spec, EXPORT_MAX_OUTPUTS);
+        return -1;
+    }
+    if (parse_spec(spec, &kind, &path, err) < 0)
         return -1;
     o = &x->out[x->nout];
-    path = strchr(spec, ':') ? strchr(spec, ':') + 1 : NULL;
-    if (o->kind == EXPORT_JSON)
+    memset(o, 0, sizeof(*o));
+    o->kind = kind;
+    if (kind == EXPORT_JSON)
         x->need_json = 1;
-    if (o->kind != EXPORT_NULL) {
+    if (kind != EXPORT_NULL) {
         if (strcmp(path, "-") == 0) {
             o->f = stdout;
         } else {
-            o->f = fopen(path, o->kind == EXPORT_PB ? "wb" : "w");
+            o->f = fopen(path, kind == EXPORT_PB ? "wb" : "w");
             if (o->f == NULL) {
                 snprintf(err, EXPORT_ERR_MAX, "-o %s: %s", spec, strerror(errno));
                 return -1;

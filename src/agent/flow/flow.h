@@ -36,7 +36,6 @@ enum flow_list { FLOW_LIST_SHORT = 0, FLOW_LIST_LONG, FLOW_LIST_CLOSED, FLOW_LIS
 #define FLOW_F_FIN1        0x08
 #define FLOW_F_SEQ0        0x10 /* next_seq[0] is valid */
 #define FLOW_F_SEQ1        0x20
-#define FLOW_F_MIDSTREAM   0x80 /* first packet was not a SYN */
 
 struct flow_tunnel {
     uint8_t type, depth, ip_version;

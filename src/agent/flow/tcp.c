@@ -92,7 +92,6 @@ int flow_tcp_update(struct flow *f, const struct pkt *p, int side, struct flow_s
             f->syn_us = p->ts_us;
         } else {
             f->tcp_state = ST_MIDSTREAM;
-            f->flags |= FLOW_F_MIDSTREAM;
         }
         break;
     case ST_SYN_SENT:
