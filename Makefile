@@ -15,7 +15,7 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=debugoptimized
 
 $(SANBUILD)/build.ninja:
-	meson setup $(SANBUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	meson setup $(SANBUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Db_lto=false
 
 deps:
 	sh scripts/deps.sh

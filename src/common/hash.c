@@ -11,18 +11,6 @@
 #include "hash.h"
 
 #define HASH_K1 0x9e3779b97f4a7c15ULL
-#define HASH_K2 0xbf58476d1ce4e5b9ULL
-#define HASH_K3 0x94d049bb133111ebULL
-
-uint64_t hash_mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= HASH_K2;
-    x ^= x >> 27;
-    x *= HASH_K3;
-    x ^= x >> 31;
-    return x;
-}
 
 static uint64_t rotl64(uint64_t x, int r)
 {

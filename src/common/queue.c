@@ -41,11 +41,8 @@ void evq_destroy(struct evq *q)
 }
 
 size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail, size_t n,
-                     int wait, struct evq_item **spares, size_t want)
+                     int wait, struct evq_item **spares)
 {
-    struct evq_item *it;
-    size_t got = 0;
-
     pthread_mutex_lock(&q->lock);
     while (q->depth + n > q->max_depth && wait && !q->closed) {
         q->producers_waiting++;
@@ -69,13 +66,13 @@ size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail
      * itself every few tens of milliseconds (see evq_pop_all's callers). */
     if (q->consumer_waiting && q->depth >= EVQ_WAKE_BATCH)
         pthread_cond_signal(&q->nonempty);
-    while (spares && got < want && q->spare) {
-        it = q->spare;
-        q->spare = it->next;
-        q->nspare--;
-        it->next = *spares;
-        *spares = it;
-        got++;
+    /* All the spares at once, and only when the producer has none left:
+     * walking the list here would take a cache miss per item, under the
+     * lock, for lines the consumer wrote last. */
+    if (spares && *spares == NULL) {
+        *spares = q->spare;
+        q->spare = NULL;
+        q->nspare = 0;
     }
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -83,7 +80,7 @@ size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail
 
 int evq_push(struct evq *q, struct evq_item *item, int wait)
 {
-    return evq_push_list(q, item, item, 1, wait, NULL, 0) ? -1 : 0;
+    return evq_push_list(q, item, item, 1, wait, NULL) ? -1 : 0;
 }
 
 void evq_recycle(struct evq *q, struct evq_item *list)

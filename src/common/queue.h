@@ -53,10 +53,10 @@ void evq_destroy(struct evq *q);
  * when full. Returns 0 if queued, -1 if dropped (the caller counts). */
 int evq_push(struct evq *q, struct evq_item *item, int wait);
 /* The same for a list of n items (head..tail, linked by next), all or none;
- * returns how many were dropped. Up to want recycled items are prepended to
- * *spares (when spares is not NULL), in the same lock. */
+ * returns how many were dropped. When spares is not NULL and *spares is
+ * empty, every recycled item is moved to *spares in the same lock. */
 size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail, size_t n,
-                     int wait, struct evq_item **spares, size_t want);
+                     int wait, struct evq_item **spares);
 /* Consumer: give back a list (linked by next) of recycled-size items. */
 void evq_recycle(struct evq *q, struct evq_item *list);
 /* Free a list of items linked by next. */

@@ -24,6 +24,7 @@
 
 struct recorder {
     int reports, stats, purges;
+    uint8_t stats_seen[256]; /* by the flow's side-0 port (test_flow_stats_rounds) */
     int last_reason;
     uint64_t last_bytes[2], last_pkts[2];
     uint8_t last_local, last_other_type, last_origin, last_state;
@@ -45,8 +46,9 @@ static void rec_stats(void *ctx, struct flow *f)
 {
     struct recorder *r = ctx;
 
-    (void)f;
     r->stats++;
+    if (f->key.port[0] < sizeof(r->stats_seen))
+        r->stats_seen[f->key.port[0]]++;
 }
 
 static void rec_purge(void *ctx, struct flow *f, int reason)
@@ -373,6 +375,55 @@ static void test_flow_stats(void **state)
     flow_engine_destroy(&fx.e);
 }
 
+/*
+ * Each stats round must cover exactly the flows that saw a packet since the
+ * previous round, however the flows are spread over the timeout lists and
+ * whatever their order there (the engine only walks the recently used tail
+ * of each list). Checked against a plain "dirty since last round" set.
+ */
+static void test_flow_stats_rounds(void **state)
+{
+    struct fixture fx;
+    uint8_t dirty[200];
+    uint32_t rounds = 0, rng = 12345;
+    double t = 0;
+    int i, n, checked = 0;
+
+    (void)state;
+    setup_engine(&fx, 1024);
+    for (i = 0; i < FLOW_LIST__COUNT; i++)
+        fx.e.cfg.timeout_us[i] = S(100000); /* nothing expires: every flow stays */
+    memset(dirty, 0, sizeof(dirty));
+    for (n = 0; n < 20000; n++) {
+        int id, port;
+
+        rng = rng * 1103515245u + 12345u;
+        id = (int)((rng >> 8) % 200);
+        port = id + 1; /* < 1000: always key side 0 against port 1000 */
+        t += (double)((rng >> 20) % 100) / 1000.0;
+        if (id % 3 == 0) /* some TCP flows: they move to the long and closed lists */
+            tcp(&fx, "10.0.0.1", (uint16_t)port, "10.0.0.2", 1000,
+                (uint8_t)(id % 2 ? TCP_SYN : TCP_ACK | TCP_FIN), (uint32_t)n, 0, t);
+        else
+            udp(&fx, "10.0.0.1", (uint16_t)port, "10.0.0.2", 1000, t, 60);
+        if (fx.e.stats_round != rounds) {
+            /* the round ran at the end of this packet: it counts as dirty */
+            dirty[id] = 1;
+            for (i = 0; i < 200; i++) {
+                assert_int_equal(fx.r.stats_seen[i + 1], dirty[i]);
+                fx.r.stats_seen[i + 1] = 0;
+            }
+            memset(dirty, 0, sizeof(dirty));
+            rounds = fx.e.stats_round;
+            checked++;
+            continue;
+        }
+        dirty[id] = 1;
+    }
+    assert_true(checked > 50);
+    flow_engine_destroy(&fx.e);
+}
+
 static void test_fragments(void **state)
 {
     struct fixture fx;
@@ -506,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_table_growth),
         cmocka_unit_test(test_flow_stats),
+        cmocka_unit_test(test_flow_stats_rounds),
         cmocka_unit_test(test_fragments),
         cmocka_unit_test(test_community_id_vectors),
         cmocka_unit_test(test_sha1),

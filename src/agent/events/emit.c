@@ -61,7 +61,7 @@ void ev_batch_flush(struct ev_sink *s, struct ev_batch *b)
 
     if (b->n == 0)
         return;
-    dropped = evq_push_list(s->q, b->head, b->tail, b->n, s->wait, &b->spare, EV_BATCH);
+    dropped = evq_push_list(s->q, b->head, b->tail, b->n, s->wait, &b->spare);
     atomic_fetch_add_explicit(&s->events, b->n - dropped, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->dropped, dropped, memory_order_relaxed);
     b->head = b->tail = NULL;

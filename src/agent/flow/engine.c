@@ -14,6 +14,20 @@
 #define OTHER_MULTICAST 3
 #define OTHER_BROADCAST 4
 
+/*
+ * The addresses go in with 8-byte stores and the small fields one by one,
+ * the same widths flow_table_hash reads them back with: a wide load over
+ * narrower, still-buffered stores would stall the packet path.
+ */
+static void key_put_addr(uint8_t *dst, const uint8_t *a, size_t alen)
+{
+    uint64_t w[2] = {0, 0};
+
+    memcpy(w, a, alen);
+    memcpy(dst, &w[0], 8);
+    memcpy(dst + 8, &w[1], 8);
+}
+
 int flow_key_from_pkt(struct flow_key *k, const struct pkt *p, uint16_t source, uint16_t sport,
                       uint16_t dport)
 {
@@ -29,15 +43,15 @@ int flow_key_from_pkt(struct flow_key *k, const struct pkt *p, uint16_t source, 
         c = memcmp(s, d, alen);
     }
     side = c < 0 || (c == 0 && sport <= dport) ? 0 : 1;
-    memset(k, 0, sizeof(*k));
-    memcpy(k->addr[side], s, alen);
-    memcpy(k->addr[!side], d, alen);
+    key_put_addr(k->addr[side], s, alen);
+    key_put_addr(k->addr[!side], d, alen);
     k->port[side] = sport;
     k->port[!side] = dport;
     k->vlan = p->nvlan ? p->vlan[0] : 0;
     k->source = source;
     k->ip_version = p->ip_version;
     k->proto = p->ip_proto;
+    memset(k->pad, 0, sizeof(k->pad));
     return side;
 }
 
@@ -159,15 +173,23 @@ static void expire(struct flow_engine *e)
  * Periodic stats for the flows that saw packets since the last round. A
  * live flow that was never established is reported now, so its stats have
  * a flow event to join to.
+ *
+ * Only those flows are visited: the first packet a flow sees after a round
+ * moves it to its list's tail and stamps it with the round number (see
+ * flow_engine_packet), so the flows of this round are the run at the tail
+ * of each list stamped with it. Walking the whole table instead would cost
+ * a cache miss per live flow every interval, idle or not.
  */
 static void stats_round(struct flow_engine *e)
 {
     int l;
 
     for (l = 0; l < FLOW_LIST__COUNT; l++) {
-        struct flow *f;
+        struct flow *f = e->table.tail[l], *first = NULL;
 
-        for (f = e->table.head[l]; f; f = f->next) {
+        for (; f && f->stats_round == e->stats_round; f = f->prev)
+            first = f;
+        for (f = first; f; f = f->next) {
             uint64_t pk = f->pkts[0] + f->pkts[1];
 
             if (pk == f->stats_pkts)
@@ -181,6 +203,7 @@ static void stats_round(struct flow_engine *e)
             f->stats_bytes = f->bytes[0] + f->bytes[1];
         }
     }
+    e->stats_round++;
 }
 
 static void clock_advance(struct flow_engine *e, uint64_t ts)
@@ -289,9 +312,11 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
         }
     }
     list = flow_list_for(f);
-    if (list != f->list || f->last_us >= f->list_us + FLOW_TOUCH_US) {
+    if (list != f->list || f->last_us >= f->list_us + FLOW_TOUCH_US ||
+        f->stats_round != e->stats_round) {
         flow_table_touch(&e->table, f, list);
         f->list_us = f->last_us;
+        f->stats_round = e->stats_round;
     }
     clock_advance(e, p->ts_us);
 }

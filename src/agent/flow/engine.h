@@ -61,6 +61,7 @@ struct flow_engine {
     void *ctx;
     uint64_t now_us;
     uint64_t next_expire_us, next_stats_us;
+    uint32_t stats_round; /* rounds so far; see stats_round() */
     struct flow_engine_counters c;
     struct flow_source_counters src[FLOW_MAX_SOURCES];
 };

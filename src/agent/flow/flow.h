@@ -43,34 +43,43 @@ struct flow_tunnel {
     uint8_t src[16], dst[16]; /* outer addresses as first seen */
 };
 
+/*
+ * Laid out by how often a field is touched: the first 64 bytes are what a
+ * lookup reads, the next 64 what every packet of the flow updates, and the
+ * rest is read or written a few times per flow. Flows are allocated on
+ * 64-byte boundaries (table.c), so a packet costs two cache lines.
+ */
 struct flow {
+    /* lookup */
     struct flow_key key;
-    uint64_t hash;
-    struct flow *hnext;       /* hash chain */
+    struct flow *hnext; /* hash chain */
+    uint64_t last_us;
+    /* every packet */
+    uint64_t bytes[2], pkts[2]; /* by key side */
+    uint64_t list_us;           /* when last moved to its list's tail (<= last_us) */
+    uint32_t next_seq[2];       /* TCP, by key side */
+    uint32_t stats_round;       /* engine stats round of its last packet */
+    uint8_t flags;              /* FLOW_F_* */
+    uint8_t list;               /* enum flow_list */
+    uint8_t tcp_state;          /* TcpState value */
+    uint8_t tcp_flags[2];       /* OR of TCP flags by key side */
+    uint8_t origin;             /* key side that sent first */
+    uint8_t local;              /* key side that is "local" */
+    uint8_t other_type;         /* OtherType value */
+    /* a few times per flow */
     struct flow *prev, *next; /* timeout list */
-    uint64_t first_us, last_us;
-    uint64_t list_us;                 /* when last moved to its list's tail (<= last_us) */
-    uint64_t bytes[2], pkts[2];       /* by key side */
+    uint64_t first_us;
     uint64_t stats_bytes, stats_pkts; /* totals at the previous flow_stats */
     uint64_t fragments;
-    uint8_t mac[2][6];  /* source MAC seen from each key side */
-    uint8_t flags;      /* FLOW_F_* */
-    uint8_t list;       /* enum flow_list */
-    uint8_t origin;     /* key side that sent first */
-    uint8_t local;      /* key side that is "local" */
-    uint8_t other_type; /* OtherType value */
+    uint8_t mac[2][6]; /* source MAC seen from each key side */
     uint8_t icmp_type, icmp_code;
     uint16_t vlan_inner;
     uint32_t mpls_label;
     struct flow_tunnel *tunnel; /* NULL unless decapsulated */
-    /* TCP */
-    uint8_t tcp_state;    /* TcpState value */
-    uint8_t tcp_flags[2]; /* OR of flags by key side */
     uint16_t mss[2];
-    uint32_t next_seq[2];
+    uint32_t retransmits, resets, seq_errors;
     uint64_t syn_us;
     uint64_t rtt_us;
-    uint32_t retransmits, resets, seq_errors;
 };
 
 #endif

@@ -12,6 +12,19 @@ void netset_init(struct netset *s)
     s->n = 0;
 }
 
+/*
+ * An address as two host-order words, most significant bits first (IPv4 in
+ * the top 32 bits of the first), so a prefix test is a mask and a compare.
+ */
+static void addr_words(int ip_version, const uint8_t *addr, uint64_t w[2])
+{
+    int i, n = ip_version == 4 ? 4 : 16;
+
+    w[0] = w[1] = 0;
+    for (i = 0; i < n; i++)
+        w[i / 8] |= (uint64_t)addr[i] << (56 - 8 * (i % 8));
+}
+
 int netset_add_addr(struct netset *s, int ip_version, const uint8_t *addr, int bits)
 {
     struct netset_entry *e;
@@ -28,6 +41,12 @@ int netset_add_addr(struct netset *s, int ip_version, const uint8_t *addr, int b
     /* Clear host bits so lookups compare whole bytes. */
     for (i = bits; i < max; i++)
         e->addr[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
+    addr_words(ip_version, e->addr, e->net);
+    for (i = 0; i < 2; i++) {
+        int b = bits - 64 * i; /* prefix bits that fall in word i */
+
+        e->mask[i] = b <= 0 ? 0 : b >= 64 ? ~0ULL : ~0ULL << (64 - b);
+    }
     return 0;
 }
 
@@ -71,24 +90,20 @@ int netset_add_defaults(struct netset *s)
     return 0;
 }
 
-static int prefix_match(const struct netset_entry *e, const uint8_t *addr)
-{
-    int full = e->bits / 8, rest = e->bits % 8;
-
-    if (memcmp(e->addr, addr, (size_t)full) != 0)
-        return 0;
-    if (rest == 0)
-        return 1;
-    return (addr[full] & (uint8_t)(0xff << (8 - rest))) == e->addr[full];
-}
-
+/* Once per new flow and side: a mask and a compare per prefix. */
 int netset_contains(const struct netset *s, int ip_version, const uint8_t *addr)
 {
+    uint64_t w[2];
     size_t i;
 
-    for (i = 0; i < s->n; i++)
-        if (s->e[i].ip_version == ip_version && prefix_match(&s->e[i], addr))
+    addr_words(ip_version, addr, w);
+    for (i = 0; i < s->n; i++) {
+        const struct netset_entry *e = &s->e[i];
+
+        if (e->ip_version == ip_version && (w[0] & e->mask[0]) == e->net[0] &&
+            (w[1] & e->mask[1]) == e->net[1])
             return 1;
+    }
     return 0;
 }
 

@@ -15,6 +15,7 @@ struct netset_entry {
     uint8_t ip_version;
     uint8_t bits;
     uint8_t addr[16];
+    uint64_t net[2], mask[2]; /* the prefix as two host-order words (netset_add_addr) */
 };
 
 struct netset {

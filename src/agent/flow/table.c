@@ -12,15 +12,23 @@
  * multiplier, summed, then one strong mix. The multiplications are
  * independent, so this costs a few cycles per packet, and with multipliers
  * drawn at random per table, crafted traffic cannot aim at one chain.
+ *
+ * The small fields are read one by one and packed by arithmetic, not loaded
+ * as words: the key was just written field by field (flow_key_from_pkt),
+ * and a wide load over narrow stores still in the store buffer stalls.
  */
 uint64_t flow_table_hash(const struct flow_table *t, const struct flow_key *k)
 {
-    uint64_t w[FLOW_KEY_WORDS], h = 0;
-    size_t i;
+    uint64_t a[4], meta, h;
 
-    memcpy(w, k, sizeof(w));
-    for (i = 0; i < FLOW_KEY_WORDS; i++)
-        h += w[i] * t->hkey[i];
+    memcpy(&a[0], k->addr[0], 8);
+    memcpy(&a[1], k->addr[0] + 8, 8);
+    memcpy(&a[2], k->addr[1], 8);
+    memcpy(&a[3], k->addr[1] + 8, 8);
+    meta = (uint64_t)k->port[0] << 48 | (uint64_t)k->port[1] << 32 | (uint64_t)k->vlan << 16 |
+           k->source;
+    h = a[0] * t->hkey[0] + a[1] * t->hkey[1] + a[2] * t->hkey[2] + a[3] * t->hkey[3] +
+        meta * t->hkey[4] + ((uint64_t)k->ip_version << 8 | k->proto) * t->hkey[5];
     return hash_mix64(h);
 }
 
@@ -70,6 +78,12 @@ void flow_table_destroy(struct flow_table *t)
         while (t->head[l])
             flow_table_remove(t, t->head[l]);
     }
+    while (t->pool) {
+        struct flow *f = t->pool;
+
+        t->pool = f->hnext;
+        free(f);
+    }
     free(t->buckets);
     t->buckets = NULL;
 }
@@ -79,7 +93,7 @@ struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, u
     struct flow *f = t->buckets[hash & t->mask];
 
     for (; f; f = f->hnext)
-        if (f->hash == hash && flow_key_equal(&f->key, k))
+        if (flow_key_equal(&f->key, k))
             return f;
     return NULL;
 }
@@ -96,14 +110,36 @@ static void grow(struct flow_table *t)
         struct flow *f = t->buckets[i], *next;
 
         for (; f; f = next) {
+            size_t j = flow_table_hash(t, &f->key) & (n - 1);
+
             next = f->hnext;
-            f->hnext = b[f->hash & (n - 1)];
-            b[f->hash & (n - 1)] = f;
+            f->hnext = b[j];
+            b[j] = f;
         }
     }
     free(t->buckets);
     t->buckets = b;
     t->mask = n - 1;
+}
+
+/*
+ * Flows start on a cache line (see struct flow) and are recycled through the
+ * table's pool rather than freed: a worker's flows come and go at the rate
+ * of new connections, and the pool never holds more than the table's peak.
+ */
+#define FLOW_ALIGN 64
+#define FLOW_ALLOC (((sizeof(struct flow) + FLOW_ALIGN - 1) / FLOW_ALIGN) * FLOW_ALIGN)
+
+static struct flow *flow_alloc(struct flow_table *t)
+{
+    struct flow *f = t->pool;
+
+    if (f)
+        t->pool = f->hnext;
+    else if ((f = aligned_alloc(FLOW_ALIGN, FLOW_ALLOC)) == NULL)
+        return NULL;
+    memset(f, 0, sizeof(*f));
+    return f;
 }
 
 static void list_unlink(struct flow_table *t, struct flow *f)
@@ -139,7 +175,7 @@ struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, u
 
     if (t->count >= t->max)
         return NULL;
-    f = calloc(1, sizeof(*f));
+    f = flow_alloc(t);
     if (f == NULL)
         return NULL;
     if (t->count > t->mask) {
@@ -147,7 +183,6 @@ struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, u
         b = hash & t->mask;
     }
     f->key = *k;
-    f->hash = hash;
     f->hnext = t->buckets[b];
     t->buckets[b] = f;
     list_append(t, f, list);
@@ -176,7 +211,7 @@ struct flow *flow_table_oldest(struct flow_table *t)
 
 void flow_table_remove(struct flow_table *t, struct flow *f)
 {
-    struct flow **pp = &t->buckets[f->hash & t->mask];
+    struct flow **pp = &t->buckets[flow_table_hash(t, &f->key) & t->mask];
 
     while (*pp && *pp != f)
         pp = &(*pp)->hnext;
@@ -185,5 +220,6 @@ void flow_table_remove(struct flow_table *t, struct flow *f)
     list_unlink(t, f);
     t->count--;
     free(f->tunnel);
-    free(f);
+    f->hnext = t->pool;
+    t->pool = f;
 }

@@ -21,12 +21,14 @@
 #include "flow.h"
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
+_Static_assert(FLOW_KEY_WORDS == 6, "flow_table_hash reads four address words and two of fields");
 
 struct flow_table {
     uint64_t hkey[FLOW_KEY_WORDS]; /* random odd multipliers: the key hash */
     struct flow **buckets;
     size_t mask; /* nbuckets - 1 */
     struct flow *head[FLOW_LIST__COUNT], *tail[FLOW_LIST__COUNT];
+    struct flow *pool; /* removed flows for reuse, linked by hnext */
     size_t count, max;
 };
 
