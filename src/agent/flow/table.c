@@ -78,12 +78,13 @@ void flow_table_destroy(struct flow_table *t)
         while (t->head[l])
             flow_table_remove(t, t->head[l]);
     }
-    while (t->pool) {
-        struct flow *f = t->pool;
+    while (t->slabs) {
+        void *slab = t->slabs;
 
-        t->pool = f->hnext;
-        free(f);
+        memcpy(&t->slabs, slab, sizeof(t->slabs));
+        free(slab);
     }
+    t->pool = NULL;
     free(t->buckets);
     t->buckets = NULL;
 }
@@ -123,21 +124,41 @@ static void grow(struct flow_table *t)
 }
 
 /*
- * Flows start on a cache line (see struct flow) and are recycled through the
- * table's pool rather than freed: a worker's flows come and go at the rate
- * of new connections, and the pool never holds more than the table's peak.
+ * Flows start on a cache line (see struct flow) and come from slabs of
+ * FLOW_SLAB lines' worth: one allocation per slab, no per-flow malloc
+ * header or alignment slack. A removed flow goes back to the table's pool;
+ * slabs are freed with the table, so memory follows the table's peak.
  */
 #define FLOW_ALIGN 64
 #define FLOW_ALLOC (((sizeof(struct flow) + FLOW_ALIGN - 1) / FLOW_ALIGN) * FLOW_ALIGN)
+#define FLOW_SLAB  64 /* blocks per slab; the first holds the slab link */
+
+static int flow_slab_new(struct flow_table *t)
+{
+    uint8_t *slab = aligned_alloc(FLOW_ALIGN, FLOW_SLAB * FLOW_ALLOC);
+    size_t i;
+
+    if (slab == NULL)
+        return -1;
+    memcpy(slab, &t->slabs, sizeof(t->slabs));
+    t->slabs = slab;
+    for (i = FLOW_SLAB - 1; i >= 1; i--) {
+        struct flow *f = (struct flow *)(void *)(slab + i * FLOW_ALLOC);
+
+        f->hnext = t->pool;
+        t->pool = f;
+    }
+    return 0;
+}
 
 static struct flow *flow_alloc(struct flow_table *t)
 {
-    struct flow *f = t->pool;
+    struct flow *f;
 
-    if (f)
-        t->pool = f->hnext;
-    else if ((f = aligned_alloc(FLOW_ALIGN, FLOW_ALLOC)) == NULL)
+    if (t->pool == NULL && flow_slab_new(t) < 0)
         return NULL;
+    f = t->pool;
+    t->pool = f->hnext;
     memset(f, 0, sizeof(*f));
     return f;
 }

@@ -28,7 +28,8 @@ struct flow_table {
     struct flow **buckets;
     size_t mask; /* nbuckets - 1 */
     struct flow *head[FLOW_LIST__COUNT], *tail[FLOW_LIST__COUNT];
-    struct flow *pool; /* removed flows for reuse, linked by hnext */
+    struct flow *pool; /* free flows, linked by hnext */
+    void *slabs;       /* every slab, linked through its first block */
     size_t count, max;
 };
 
