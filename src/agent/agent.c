@@ -26,6 +26,7 @@
 #include "events/packet_events.h"
 #include "event.h"
 #include "export/export.h"
+#include "dpi/dpi.h"
 #include "flow/engine.h"
 
 #define AGENT_MAX_SOURCES  EV_MAX_SOURCES
@@ -49,6 +50,7 @@ struct worker {
     atomic_uint_fast64_t taken; /* written by the worker only */
     struct ev_batch batch;      /* flow events not yet handed to the exporter */
     struct pkt pkt;
+    struct dpi *dpi; /* NULL with --no-dpi */
 };
 
 struct agent {
@@ -92,6 +94,8 @@ static void cb_report(void *ctx, struct flow *f)
     struct worker *w = ctx;
 
     ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, 0, w->eng.now_us);
+    free(f->app); /* the event has its copy; nothing later needs it */
+    f->app = NULL;
 }
 
 static void cb_stats(void *ctx, struct flow *f)
@@ -106,9 +110,26 @@ static void cb_purge(void *ctx, struct flow *f, int reason)
     struct worker *w = ctx;
 
     ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_PURGE, f, reason, w->eng.now_us);
+    dpi_flow_release(f);
 }
 
-static const struct flow_engine_ops engine_ops = {cb_report, cb_stats, cb_purge};
+static int cb_inspect(void *ctx, struct flow *f, const struct pkt *p)
+{
+    struct worker *w = ctx;
+
+    return dpi_packet(w->dpi, f, p, &f->app);
+}
+
+static void cb_conclude(void *ctx, struct flow *f)
+{
+    struct worker *w = ctx;
+
+    dpi_conclude(w->dpi, f, &f->app);
+}
+
+static const struct flow_engine_ops engine_ops = {cb_report, cb_stats, cb_purge, NULL, NULL};
+static const struct flow_engine_ops engine_dpi_ops = {cb_report, cb_stats, cb_purge, cb_inspect,
+                                                      cb_conclude};
 
 /* ---- workers (threads > 1) ---- */
 
@@ -634,7 +655,11 @@ static int setup_workers(struct agent *a)
 
         w->a = a;
         w->index = i;
-        if (flow_engine_init(&w->eng, &fs, &engine_ops, w) < 0)
+        if (!c->no_dpi && (w->dpi = dpi_new((unsigned)c->dpi_packets)) == NULL) {
+            log_error("cannot start nDPI");
+            return -1;
+        }
+        if (flow_engine_init(&w->eng, &fs, w->dpi ? &engine_dpi_ops : &engine_ops, w) < 0)
             return -1;
         if (a->nworkers > 1 && pring_init(&w->ring, AGENT_RING_BYTES) < 0)
             return -1;
@@ -690,6 +715,7 @@ static void free_workers(struct agent *a)
         return;
     for (i = 0; i < a->nworkers; i++) {
         flow_engine_destroy(&a->w[i].eng);
+        dpi_free(a->w[i].dpi);
         pring_destroy(&a->w[i].ring);
         ev_batch_free(&a->w[i].batch);
     }
@@ -840,7 +866,8 @@ int agent_run(const struct agent_settings *cfg, volatile sig_atomic_t *stop)
         log_error("cannot start the exporter thread");
         goto out;
     }
-    ev_agent_hello(&a->sink, a->hostname, a->start_ms, (uint32_t)a->nworkers, wall_ms());
+    ev_agent_hello(&a->sink, a->hostname, a->start_ms, (uint32_t)a->nworkers, !a->cfg->no_dpi,
+                   wall_ms());
     for (i = 0; i < a->nsrc; i++)
         ev_interface(&a->sink, &a->src[i], wall_ms());
     if (start_workers(a) < 0)

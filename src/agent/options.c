@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "dpi/dpi.h"
 
 #define OPT(n, s, t, f, a, h, lo, hi)                                                              \
     {                                                                                              \
@@ -63,6 +64,8 @@ const struct config_opt agent_options[] = {
     OPT("community-id-seed", 0, CONFIG_INT, cid_seed, "N", "Community ID seed (default 0)", 0,
         65535),
     OPT("no-dpi", 0, CONFIG_BOOL, no_dpi, NULL, "disable deep packet inspection", 0, 0),
+    OPT("dpi-packets", 0, CONFIG_INT, dpi_packets, "N",
+        "inspect at most the first N packets of a flow (default 32)", 1, DPI_PACKETS_MAX),
     OPT("user", 'u', CONFIG_STRING, user, "USER", "drop privileges to USER once capture is open", 0,
         0),
     OPT("config", 'c', CONFIG_STRING, config, "FILE",
@@ -83,6 +86,7 @@ void agent_settings_defaults(struct agent_settings *s)
     s->sample = 1;
     s->packet_sample = 1;
     s->queue_size = 65536;
+    s->dpi_packets = DPI_PACKETS_DEFAULT;
     s->tcp_timeout = 300;
     s->udp_timeout = 30;
     s->closed_timeout = 30;

@@ -10,6 +10,7 @@ struct agent_settings {
     struct config_list interfaces, files, outputs, local_nets;
     char *config, *events, *filter, *agent_id, *user;
     long threads, snaplen, buffer_mb, max_flows, sample, packet_sample, cid_seed, queue_size;
+    long dpi_packets;
     long tcp_timeout, udp_timeout, closed_timeout;
     long flow_stats_interval, stats_interval, status_interval;
     int no_promisc, immediate, no_dpi, no_default_local_nets, verbose, quiet, help, version;

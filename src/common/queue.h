@@ -24,6 +24,7 @@
 /* ---- events ---- */
 
 #define EVQ_F_FLOW_SNAPSHOT 0x1 /* data is a flow snapshot, not a packed message */
+#define EVQ_F_LARGE         0x2 /* larger than the recycled size: free, do not recycle */
 
 struct evq_item {
     struct evq_item *next;

@@ -65,7 +65,7 @@ static void rec_purge(void *ctx, struct flow *f, int reason)
     r->rtt_us = f->rtt_us;
 }
 
-static const struct flow_engine_ops rec_ops = {rec_report, rec_stats, rec_purge};
+static const struct flow_engine_ops rec_ops = {rec_report, rec_stats, rec_purge, NULL, NULL};
 
 struct fixture {
     struct flow_engine e;

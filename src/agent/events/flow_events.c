@@ -12,6 +12,7 @@
 #include "pbenc.h"
 #include "common/hash.h"
 #include "common/sha1.h"
+#include "detection.h"
 #include "flow/community_id.h"
 
 #define US_PER_MS             1000
@@ -129,10 +130,11 @@ static void fill_community_id(const struct ev_sink *s, const struct flow *f, cha
         out[0] = '\0';
 }
 
-static long build_flow(const struct ev_sink *s, const struct flow *f, const char *digest,
-                       uint64_t now_us, struct sbuf *out)
+static long build_flow(const struct ev_sink *s, const struct flow *f, const struct flow_app *app,
+                       const char *digest, uint64_t now_us, struct sbuf *out)
 {
     Sonde__V1__Flow m = SONDE__V1__FLOW__INIT;
+    struct ev_detection det;
     Sonde__V1__TcpInfo tcp = SONDE__V1__TCP_INFO__INIT;
     Sonde__V1__Tunnel tun = SONDE__V1__TUNNEL__INIT;
     char cid[COMMUNITY_ID_LEN];
@@ -189,6 +191,8 @@ static long build_flow(const struct ev_sink *s, const struct flow *f, const char
         tun.outer_dst_ip = tdst;
         m.tunnel = &tun;
     }
+    if (app)
+        m.detection = ev_detection_fill(&det, app);
     return encode(&m.base, out);
 }
 
@@ -237,6 +241,8 @@ static long build_flow_purge(const struct ev_sink *s, const struct flow *f, cons
  * What the flow thread queues: a copy of the flow as it is now. Building
  * the message (strings, Community ID) and packing it is left to the
  * exporter thread, so the packet path pays for a copy, not an encoding.
+ * A flow event that carries detection results has them after the snapshot,
+ * in a larger item of its own (EVQ_F_LARGE): it happens once per flow.
  */
 struct flow_snap {
     struct flow f; /* its pointers are not followed, except tunnel below */
@@ -250,6 +256,31 @@ size_t ev_flow_item_size(void)
     return sizeof(struct evq_item) + sizeof(struct flow_snap);
 }
 
+static struct evq_item *flow_item(struct ev_batch *b, const struct flow *f, int tag)
+{
+    struct evq_item *it;
+
+    if (tag == EV_FLOW && f->app) {
+        it = malloc(ev_flow_item_size() + sizeof(struct flow_app));
+        if (it) {
+            it->flags = EVQ_F_FLOW_SNAPSHOT | EVQ_F_LARGE;
+            it->len = sizeof(struct flow_snap) + sizeof(struct flow_app);
+            memcpy(it->data + sizeof(struct flow_snap), f->app, sizeof(struct flow_app));
+        }
+        return it;
+    }
+    it = b->spare;
+    if (it)
+        b->spare = it->next;
+    else
+        it = malloc(ev_flow_item_size());
+    if (it) {
+        it->flags = EVQ_F_FLOW_SNAPSHOT;
+        it->len = sizeof(struct flow_snap);
+    }
+    return it;
+}
+
 void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *f, int reason,
                    uint64_t now_us)
 {
@@ -258,18 +289,12 @@ void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *
 
     if (!ev_enabled(s, tag))
         return;
-    it = b->spare;
-    if (it)
-        b->spare = it->next;
-    else
-        it = malloc(ev_flow_item_size());
+    it = flow_item(b, f, tag);
     if (it == NULL) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return;
     }
     it->tag = (uint32_t)tag;
-    it->flags = EVQ_F_FLOW_SNAPSHOT;
-    it->len = sizeof(*snap);
     snap = (struct flow_snap *)it->data;
     snap->f = *f;
     if (f->tunnel)
@@ -282,9 +307,12 @@ void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *
 long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct sbuf *out)
 {
     struct flow_snap snap;
+    const struct flow_app *app = NULL;
     char digest[EV_DIGEST_HEXLEN];
 
-    if (it->len != sizeof(snap))
+    if (it->len == sizeof(snap) + sizeof(struct flow_app) && it->tag == EV_FLOW)
+        app = (const struct flow_app *)(const void *)(it->data + sizeof(snap));
+    else if (it->len != sizeof(snap))
         return -1;
     memcpy(&snap, it->data, sizeof(snap));
     if (snap.f.tunnel)
@@ -292,7 +320,7 @@ long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct s
     compute_digest(s, &snap.f, digest);
     switch (it->tag) {
     case EV_FLOW:
-        return build_flow(s, &snap.f, digest, snap.now_us, out);
+        return build_flow(s, &snap.f, app, digest, snap.now_us, out);
     case EV_FLOW_STATS:
         return build_flow_stats(s, &snap.f, digest, snap.now_us, out);
     case EV_FLOW_PURGE:

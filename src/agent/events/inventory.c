@@ -10,10 +10,12 @@
 #define JSON_VERSION 1
 
 void ev_agent_hello(struct ev_sink *s, const char *hostname, uint64_t start_ms, uint32_t threads,
-                    uint64_t now_ms)
+                    int dpi, uint64_t now_ms)
 {
     Sonde__V1__AgentHello m = SONDE__V1__AGENT_HELLO__INIT;
-    static char *caps[] = {"flows", "pcap", "pcapng", "packet-events", "community-id", "tunnels"};
+    /* "dpi" last: it is left out with --no-dpi */
+    static char *caps[] = {"flows",        "pcap",    "pcapng", "packet-events",
+                           "community-id", "tunnels", "dpi"};
     char build[256];
     struct utsname u;
 
@@ -35,7 +37,7 @@ void ev_agent_hello(struct ev_sink *s, const char *hostname, uint64_t start_ms, 
     m.hostname = (char *)hostname;
     m.agent_version = SONDE_VERSION;
     m.build_version = build;
-    m.n_capabilities = sizeof(caps) / sizeof(caps[0]);
+    m.n_capabilities = sizeof(caps) / sizeof(caps[0]) - (dpi ? 0 : 1);
     m.capabilities = caps;
     m.start_time = start_ms;
     m.json_version = JSON_VERSION;

@@ -21,7 +21,7 @@ struct agent_status_vals {
 };
 
 void ev_agent_hello(struct ev_sink *s, const char *hostname, uint64_t start_ms, uint32_t threads,
-                    uint64_t now_ms);
+                    int dpi, uint64_t now_ms);
 void ev_agent_status(struct ev_sink *s, const struct agent_status_vals *v, uint64_t now_ms);
 void ev_interface(struct ev_sink *s, const struct source *src, uint64_t now_ms);
 void ev_interface_stats(struct ev_sink *s, const struct source *src,

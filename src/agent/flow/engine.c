@@ -127,12 +127,20 @@ static void note_tunnel(struct flow *f, const struct pkt *p)
     f->tunnel = t;
 }
 
+static void report(struct flow_engine *e, struct flow *f)
+{
+    e->ops->report(e->ctx, f);
+    f->flags |= FLOW_F_REPORTED;
+}
+
 static void purge(struct flow_engine *e, struct flow *f, int reason)
 {
-    if (!(f->flags & FLOW_F_REPORTED)) {
-        e->ops->report(e->ctx, f);
-        f->flags |= FLOW_F_REPORTED;
+    if (!(f->flags & FLOW_F_DETECTED) && e->ops->inspect) {
+        e->ops->conclude(e->ctx, f);
+        f->flags |= FLOW_F_DETECTED;
     }
+    if (!(f->flags & FLOW_F_REPORTED))
+        report(e, f);
     e->ops->purge(e->ctx, f, reason);
     e->c.purged++;
     switch (reason) {
@@ -172,7 +180,8 @@ static void expire(struct flow_engine *e)
 /*
  * Periodic stats for the flows that saw packets since the last round. A
  * live flow that was never established is reported now, so its stats have
- * a flow event to join to.
+ * a flow event to join to; with detection, a flow still being inspected
+ * waits for its flow event, and its first stats count from its start.
  *
  * Only those flows are visited: the first packet a flow sees after a round
  * moves it to its list's tail and stamps it with the round number (see
@@ -195,8 +204,9 @@ static void stats_round(struct flow_engine *e)
             if (pk == f->stats_pkts)
                 continue;
             if (!(f->flags & FLOW_F_REPORTED)) {
-                e->ops->report(e->ctx, f);
-                f->flags |= FLOW_F_REPORTED;
+                if (e->ops->inspect)
+                    continue;
+                report(e, f);
             }
             e->ops->stats(e->ctx, f);
             f->stats_pkts = pk;
@@ -306,10 +316,12 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
     }
     if (established && !(f->flags & FLOW_F_ESTABLISHED)) {
         f->flags |= FLOW_F_ESTABLISHED;
-        if (!(f->flags & FLOW_F_REPORTED)) {
-            e->ops->report(e->ctx, f);
-            f->flags |= FLOW_F_REPORTED;
-        }
+        if (!(f->flags & FLOW_F_REPORTED) && e->ops->inspect == NULL)
+            report(e, f);
+    }
+    if (!(f->flags & FLOW_F_DETECTED) && e->ops->inspect && e->ops->inspect(e->ctx, f, p)) {
+        f->flags |= FLOW_F_DETECTED;
+        report(e, f);
     }
     list = flow_list_for(f);
     if (list != f->list || f->last_us >= f->list_us + FLOW_TOUCH_US ||

@@ -40,6 +40,14 @@ struct flow_engine_ops {
     void (*report)(void *ctx, struct flow *f);
     void (*stats)(void *ctx, struct flow *f);
     void (*purge)(void *ctx, struct flow *f, int reason);
+    /*
+     * Application detection, or NULL for none. inspect sees the flow's
+     * packets until it returns nonzero (detection ended); the flow is
+     * reported then, not when established. conclude ends detection of a
+     * flow purged before inspect did.
+     */
+    int (*inspect)(void *ctx, struct flow *f, const struct pkt *p);
+    void (*conclude)(void *ctx, struct flow *f);
 };
 
 /* Per-source counters the interface_stats need from the workers. */

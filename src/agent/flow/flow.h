@@ -36,6 +36,7 @@ enum flow_list { FLOW_LIST_SHORT = 0, FLOW_LIST_LONG, FLOW_LIST_CLOSED, FLOW_LIS
 #define FLOW_F_FIN1        0x08
 #define FLOW_F_SEQ0        0x10 /* next_seq[0] is valid */
 #define FLOW_F_SEQ1        0x20
+#define FLOW_F_DETECTED    0x40 /* application detection has ended */
 
 struct flow_tunnel {
     uint8_t type, depth, ip_version;
@@ -80,6 +81,10 @@ struct flow {
     uint32_t retransmits, resets, seq_errors;
     uint64_t syn_us;
     uint64_t rtt_us;
+    /* application detection (dpi/), when enabled */
+    void *dpi;            /* nDPI's state while detection runs */
+    struct flow_app *app; /* the result, until the flow event takes it */
+    uint16_t dpi_packets; /* packets handed to nDPI */
 };
 
 #endif

@@ -1,0 +1,244 @@
+/*
+ * dpi.c - nDPI per worker; see dpi.h.
+ *
+ * The detection loop follows nDPI's own reader (ndpiReader) so that the
+ * two agree on the same capture: every packet goes to
+ * ndpi_detection_process_packet until nDPI names an application and has
+ * no extra dissection left, or until the packet limit; then, if nothing
+ * was found, ndpi_detection_giveup() guesses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ndpi/ndpi_api.h>
+
+#include "dpi.h"
+
+#define US_PER_MS 1000
+
+struct dpi {
+    struct ndpi_detection_module_struct *mod;
+    unsigned max_packets;
+    uint32_t flow_size; /* sizeof(struct ndpi_flow_struct) of the library we run with */
+};
+
+struct dpi *dpi_new(unsigned max_packets)
+{
+    struct dpi *d = calloc(1, sizeof(*d));
+    NDPI_PROTOCOL_BITMASK all;
+
+    if (d == NULL)
+        return NULL;
+    d->mod = ndpi_init_detection_module(ndpi_no_prefs);
+    if (d->mod == NULL) {
+        free(d);
+        return NULL;
+    }
+    NDPI_BITMASK_SET_ALL(all);
+    ndpi_set_protocol_detection_bitmask2(d->mod, &all);
+    ndpi_finalize_initialization(d->mod);
+    d->max_packets = max_packets ? max_packets : DPI_PACKETS_DEFAULT;
+    d->flow_size = ndpi_detection_get_sizeof_ndpi_flow_struct();
+    return d;
+}
+
+void dpi_free(struct dpi *d)
+{
+    if (d == NULL)
+        return;
+    ndpi_exit_detection_module(d->mod);
+    free(d);
+}
+
+const char *dpi_risk_name(int r)
+{
+    return ndpi_risk2str((ndpi_risk_enum)r);
+}
+
+const char *dpi_version(void)
+{
+    return ndpi_revision();
+}
+
+void dpi_flow_release(struct flow *f)
+{
+    if (f->dpi) {
+        ndpi_free_flow_data(f->dpi);
+        free(f->dpi);
+        f->dpi = NULL;
+    }
+}
+
+/* Copy a C string into a fixed buffer, cut to fit; NULL gives "". */
+static void put(char *dst, size_t size, const char *src)
+{
+    if (src == NULL)
+        src = "";
+    snprintf(dst, size, "%s", src);
+}
+
+static void fill_tls(struct flow_app *a, const struct ndpi_flow_struct *nf)
+{
+    char buf[APP_NAME_MAX];
+    uint8_t known = 0;
+    size_t i;
+
+    a->has_tls = 1;
+    a->tls.version = nf->protos.tls_quic.ssl_version;
+    a->tls.cipher = nf->protos.tls_quic.server_cipher;
+    a->tls.not_before = nf->protos.tls_quic.notBefore;
+    a->tls.not_after = nf->protos.tls_quic.notAfter;
+    if (a->tls.version)
+        put(a->tls.version_name, sizeof(a->tls.version_name),
+            ndpi_ssl_version2str(buf, sizeof(buf), a->tls.version, &known));
+    put(a->tls.ja3c, sizeof(a->tls.ja3c), nf->protos.tls_quic.ja3_client);
+    put(a->tls.ja3s, sizeof(a->tls.ja3s), nf->protos.tls_quic.ja3_server);
+    put(a->tls.alpn, sizeof(a->tls.alpn), nf->protos.tls_quic.alpn);
+    put(a->tls.versions, sizeof(a->tls.versions), nf->protos.tls_quic.tls_supported_versions);
+    put(a->tls.issuer, sizeof(a->tls.issuer), nf->protos.tls_quic.issuerDN);
+    put(a->tls.subject, sizeof(a->tls.subject), nf->protos.tls_quic.subjectDN);
+    put(a->tls.server_names, sizeof(a->tls.server_names), nf->protos.tls_quic.server_names);
+    for (i = 0; i < sizeof(a->tls.fingerprint); i++)
+        if (nf->protos.tls_quic.sha1_certificate_fingerprint[i])
+            a->tls.has_fingerprint = 1;
+    memcpy(a->tls.fingerprint, nf->protos.tls_quic.sha1_certificate_fingerprint,
+           sizeof(a->tls.fingerprint));
+}
+
+static void fill_http(struct flow_app *a, const struct ndpi_flow_struct *nf)
+{
+    a->has_http = 1;
+    a->http.status = nf->http.response_status_code;
+    if (nf->http.method != NDPI_HTTP_METHOD_UNKNOWN)
+        put(a->http.method, sizeof(a->http.method), ndpi_http_method2str(nf->http.method));
+    put(a->http.url, sizeof(a->http.url), nf->http.url);
+    put(a->http.user_agent, sizeof(a->http.user_agent), nf->http.user_agent);
+    put(a->http.content_type, sizeof(a->http.content_type), nf->http.content_type);
+}
+
+static int is_proto(const ndpi_protocol *p, uint16_t id)
+{
+    return p->master_protocol == id || p->app_protocol == id;
+}
+
+/* Everything the flow event reports, out of nDPI's flow state. */
+static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_struct *nf,
+                              ndpi_protocol proto, int guessed, int complete)
+{
+    struct flow_app *a = calloc(1, sizeof(*a));
+    ndpi_protocol_category_t pcat;
+    ndpi_protocol alone;
+    char name[APP_NAME_MAX];
+
+    if (a == NULL)
+        return NULL;
+    /* nDPI's pair: master (e.g. TLS) and app (e.g. Google); a lone
+     * protocol comes as app with no master. */
+    if (proto.master_protocol != NDPI_PROTOCOL_UNKNOWN) {
+        a->master = proto.master_protocol;
+        a->app = proto.app_protocol == proto.master_protocol ? 0 : proto.app_protocol;
+    } else {
+        a->master = proto.app_protocol;
+        a->app = 0;
+    }
+    a->guessed = (uint8_t)guessed;
+    a->complete = (uint8_t)complete;
+    a->packets = f->dpi_packets;
+    put(a->name, sizeof(a->name), ndpi_protocol2name(d->mod, proto, name, sizeof(name)));
+    put(a->master_name, sizeof(a->master_name), ndpi_get_proto_name(d->mod, a->master));
+    if (a->app)
+        put(a->app_name, sizeof(a->app_name), ndpi_get_proto_name(d->mod, a->app));
+    put(a->cat_app, sizeof(a->cat_app), ndpi_category_get_name(d->mod, proto.category));
+    alone.master_protocol = NDPI_PROTOCOL_UNKNOWN;
+    alone.app_protocol = a->master;
+    alone.category = NDPI_PROTOCOL_CATEGORY_UNSPECIFIED;
+    pcat = ndpi_get_proto_category(d->mod, alone);
+    put(a->cat_proto, sizeof(a->cat_proto), ndpi_category_get_name(d->mod, pcat));
+    put(a->host, sizeof(a->host), nf->host_server_name);
+    a->risk = nf->risk;
+    if (a->risk) {
+        uint16_t c = 0, s = 0;
+
+        a->risk_score = ndpi_risk2score(nf->risk, &c, &s);
+        a->risk_client = c;
+        a->risk_server = s;
+    }
+    /* nf->protos is a union: read only the member of the detected protocol. */
+    if (is_proto(&proto, NDPI_PROTOCOL_TLS) || is_proto(&proto, NDPI_PROTOCOL_DTLS) ||
+        is_proto(&proto, NDPI_PROTOCOL_QUIC) || is_proto(&proto, NDPI_PROTOCOL_MAIL_SMTPS) ||
+        is_proto(&proto, NDPI_PROTOCOL_MAIL_IMAPS) || is_proto(&proto, NDPI_PROTOCOL_MAIL_POPS))
+        fill_tls(a, nf);
+    if (is_proto(&proto, NDPI_PROTOCOL_HTTP) || nf->http.url || nf->http.response_status_code)
+        fill_http(a, nf);
+    if (is_proto(&proto, NDPI_PROTOCOL_DHCP)) {
+        put(a->dhcp.fingerprint, sizeof(a->dhcp.fingerprint), nf->protos.dhcp.fingerprint);
+        put(a->dhcp.class_ident, sizeof(a->dhcp.class_ident), nf->protos.dhcp.class_ident);
+    }
+    if (is_proto(&proto, NDPI_PROTOCOL_SSH)) {
+        put(a->ssh.client, sizeof(a->ssh.client), nf->protos.ssh.client_signature);
+        put(a->ssh.server, sizeof(a->ssh.server), nf->protos.ssh.server_signature);
+        put(a->ssh.hassh_client, sizeof(a->ssh.hassh_client), nf->protos.ssh.hassh_client);
+        put(a->ssh.hassh_server, sizeof(a->ssh.hassh_server), nf->protos.ssh.hassh_server);
+    }
+    return a;
+}
+
+/* Detection is over: build the result (guessing if nothing was found), free nDPI's state. */
+static void finish(struct dpi *d, struct flow *f, ndpi_protocol proto, int complete,
+                   struct flow_app **out)
+{
+    struct ndpi_flow_struct *nf = f->dpi;
+    uint8_t guessed = 0;
+
+    if (proto.app_protocol == NDPI_PROTOCOL_UNKNOWN)
+        proto = ndpi_detection_giveup(d->mod, nf, 1, &guessed);
+    *out = build(d, f, nf, proto, guessed, complete);
+    dpi_flow_release(f);
+}
+
+int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_app **out)
+{
+    struct ndpi_flow_struct *nf = f->dpi;
+    ndpi_protocol proto;
+    uint32_t len;
+
+    *out = NULL;
+    if (nf == NULL) {
+        nf = calloc(1, d->flow_size);
+        if (nf == NULL) { /* no memory: the flow goes on without detection */
+            f->dpi_packets = 0;
+            return 0;
+        }
+        f->dpi = nf;
+    }
+    len = p->caplen - p->l3_off;
+    if (len > 0xffff)
+        len = 0xffff;
+    proto = ndpi_detection_process_packet(d->mod, nf, p->data + p->l3_off, (unsigned short)len,
+                                          p->ts_us / US_PER_MS);
+    f->dpi_packets++;
+    if (f->dpi_packets >= d->max_packets) {
+        finish(d, f, proto, 1, out);
+        return 1;
+    }
+    if (proto.app_protocol != NDPI_PROTOCOL_UNKNOWN &&
+        !ndpi_extra_dissection_possible(d->mod, nf)) {
+        finish(d, f, proto, 1, out);
+        return 1;
+    }
+    return 0;
+}
+
+void dpi_conclude(struct dpi *d, struct flow *f, struct flow_app **out)
+{
+    ndpi_protocol proto = {NDPI_PROTOCOL_UNKNOWN, NDPI_PROTOCOL_UNKNOWN,
+                           NDPI_PROTOCOL_CATEGORY_UNSPECIFIED};
+
+    *out = NULL;
+    if (f->dpi == NULL) /* never inspected (no payload, or no memory) */
+        return;
+    proto.master_protocol = ((struct ndpi_flow_struct *)f->dpi)->detected_protocol_stack[1];
+    proto.app_protocol = ((struct ndpi_flow_struct *)f->dpi)->detected_protocol_stack[0];
+    finish(d, f, proto, 0, out);
+}
