@@ -169,7 +169,9 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
         is_proto(&proto, NDPI_PROTOCOL_QUIC) || is_proto(&proto, NDPI_PROTOCOL_MAIL_SMTPS) ||
         is_proto(&proto, NDPI_PROTOCOL_MAIL_IMAPS) || is_proto(&proto, NDPI_PROTOCOL_MAIL_POPS))
         fill_tls(a, nf);
-    if (is_proto(&proto, NDPI_PROTOCOL_HTTP) || nf->http.url || nf->http.response_status_code)
+    /* nf->http is outside the union: QUIC keeps its user agent there too. */
+    if (is_proto(&proto, NDPI_PROTOCOL_HTTP) || nf->http.url || nf->http.response_status_code ||
+        nf->http.user_agent)
         fill_http(a, nf);
     if (is_proto(&proto, NDPI_PROTOCOL_DHCP)) {
         put(a->dhcp.fingerprint, sizeof(a->dhcp.fingerprint), nf->protos.dhcp.fingerprint);
