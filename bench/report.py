@@ -19,6 +19,9 @@ import time
 
 EVENTS = "flow,flow_purge,flow_stats,interface_stats,agent_status"
 TARGET = 0.60          # sonde --threads 1 vs the floor, from the issue
+DPI_PPS_TARGET = 3.0   # sonde with DPI vs ndpiReader, packets/s (DPI issue)
+DPI_RSS_TARGET = 0.5   # ... and peak RSS
+DPI_PACKETS = 32       # both give up at the 32nd packet (ndpiReader -T/-U 31)
 DAY = "86400"          # the agent's largest timeout
 
 
@@ -97,6 +100,46 @@ def version(cmd):
     except OSError:
         pass
     return "?"
+
+
+def dpi_rows(a, packets, n, notes):
+    """sonde-agent with nDPI beside Debian's ndpiReader (same nDPI, same
+    32-packet limit), and bytes per active flow once detection is over."""
+    if not shutil.which("ndpiReader"):
+        notes.append("ndpiReader not installed (Debian libndpi-bin): DPI rows skipped")
+        return None
+    lim = str(DPI_PACKETS - 1)
+    s = best_of([a.agent, "--threads", "1", "-r", a.capture, "-o", "null", "--events", EVENTS,
+                 "--dpi-packets", str(DPI_PACKETS)], n)
+    r = best_of(["ndpiReader", "-q", "-i", a.capture, "-T", lim, "-U", lim], n)
+    # after detection: --dpi-packets 1 ends every flow's inspection at its
+    # first packet, so each live flow holds only its record (a flow still
+    # under inspection also holds nDPI's ~1 KiB state, as in ndpiReader)
+    mem = [a.agent, "--threads", "1", "-o", "null", "--events", "agent_status", "--dpi-packets",
+           "1", "--tcp-timeout", DAY, "--udp-timeout", DAY, "--closed-timeout", DAY, "-v", "-r"]
+    _, rss_big, _, err_big = run(mem + [a.capture])
+    _, rss_small, _, err_small = run(mem + [a.small])
+    fl_big, fl_small = sonde_flows(err_big)[1], sonde_flows(err_small)[1]
+    bpf = (rss_big - rss_small) * 1024 / (fl_big - fl_small)
+    pps, rpps = packets / s["best_s"], packets / r["best_s"]
+    x_pps, x_rss = pps / rpps, s["rss_kib"] / r["rss_kib"]
+    ok = x_pps >= DPI_PPS_TARGET and x_rss <= DPI_RSS_TARGET
+    print()
+    print("DPI (%s, inspection ends at packet %d):" % (
+        version(["ndpiReader", "-h"]).replace("Welcome to ", ""), DPI_PACKETS))
+    fmt = "%-34s %11s %7s %10s %7s   %s"
+    print(fmt % ("tool", "packets/s", "spread", "peak RSS", "B/flow", "notes"))
+    print(fmt % ("sonde-agent -t 1 (DPI)", "{:,.0f}".format(pps),
+                 "%.0f%%" % (100 * s["spread"]), "%.1f MiB" % (s["rss_kib"] / 1024),
+                 "%.0f" % bpf, "target >= %.1fx ndpiReader, <= %.1fx RSS: %s" % (
+                     DPI_PPS_TARGET, DPI_RSS_TARGET, "PASS" if ok else "FAIL")))
+    print(fmt % ("ndpiReader -q -T %s -U %s" % (lim, lim), "{:,.0f}".format(rpps),
+                 "%.0f%%" % (100 * r["spread"]), "%.1f MiB" % (r["rss_kib"] / 1024), "-",
+                 "keeps every flow and its stats"))
+    print("sonde (DPI) vs ndpiReader: %.2fx packets/s, %.2fx peak RSS" % (x_pps, x_rss))
+    return {"sonde_pps": pps, "ndpireader_pps": rpps, "x_pps": x_pps,
+            "sonde_rss_kib": s["rss_kib"], "ndpireader_rss_kib": r["rss_kib"], "x_rss": x_rss,
+            "bytes_per_flow_after_detection": bpf, "pass": ok}
 
 
 def main():
@@ -215,6 +258,7 @@ def main():
     if not TIME:
         notes.append("/usr/bin/time missing (Debian package `time`): peak RSS below "
                      "~15 MiB is the Python parent's, B/flow is unreliable")
+    dpi = dpi_rows(a, packets, n, notes)
     for s in notes:
         print("note: " + s)
 
@@ -228,6 +272,7 @@ def main():
             "softflowd": version(["softflowd", "-h"]) if shutil.which("softflowd") else None,
         },
         "target": {"sonde_t1_x_floor_min": TARGET, "pass": ok},
+        "dpi": dpi,
         "rows": [{k: v for k, v in r.items() if k not in ("stdout", "stderr")} for r in rows],
         "notes": notes,
     }

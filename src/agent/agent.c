@@ -94,8 +94,7 @@ static void cb_report(void *ctx, struct flow *f)
     struct worker *w = ctx;
 
     ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, 0, w->eng.now_us);
-    free(f->app); /* the event has its copy; nothing later needs it */
-    f->app = NULL;
+    f->app = NULL; /* the worker's scratch result (dpi.h): the event has its copy */
 }
 
 static void cb_stats(void *ctx, struct flow *f)
@@ -110,7 +109,8 @@ static void cb_purge(void *ctx, struct flow *f, int reason)
     struct worker *w = ctx;
 
     ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_PURGE, f, reason, w->eng.now_us);
-    dpi_flow_release(f);
+    if (w->dpi)
+        dpi_flow_release(w->dpi, f);
 }
 
 static int cb_inspect(void *ctx, struct flow *f, const struct pkt *p)

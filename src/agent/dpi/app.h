@@ -1,9 +1,9 @@
 /*
  * app.h - what application detection learned about one flow.
  *
- * Filled once, when a flow's detection ends (dpi.c), and then handed with
- * the flow event to the exporter, which encodes and frees it: the flow
- * itself keeps nothing of it. Strings are fixed-size and NUL-terminated,
+ * Filled once, when a flow's detection ends (dpi.c), in the worker's one
+ * scratch record, and copied into the flow event at once: the flow itself
+ * keeps nothing of it. Strings are fixed-size and NUL-terminated,
  * cut to fit; names are copied because only the worker's nDPI module can
  * resolve them.
  */

@@ -7,7 +7,6 @@
  * no extra dissection left, or until the packet limit; then, if nothing
  * was found, ndpi_detection_giveup() guesses.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,10 +16,25 @@
 
 #define US_PER_MS 1000
 
+/*
+ * nDPI's per-flow state is about 1 KiB and lives only while a flow is under
+ * inspection; released states are kept for the next flow (their pointer
+ * fields already freed by ndpi_free_flow_data) instead of going back to
+ * malloc, up to DPI_POOL_MAX of them.
+ */
+#define DPI_POOL_MAX 4096
+
+struct dpi_pooled {
+    struct dpi_pooled *next;
+};
+
 struct dpi {
     struct ndpi_detection_module_struct *mod;
     unsigned max_packets;
     uint32_t flow_size; /* sizeof(struct ndpi_flow_struct) of the library we run with */
+    struct dpi_pooled *pool;
+    unsigned npool;
+    struct flow_app app; /* the result being handed to the flow event */
 };
 
 struct dpi *dpi_new(unsigned max_packets)
@@ -47,6 +61,12 @@ void dpi_free(struct dpi *d)
 {
     if (d == NULL)
         return;
+    while (d->pool) {
+        struct dpi_pooled *p = d->pool;
+
+        d->pool = p->next;
+        free(p);
+    }
     ndpi_exit_detection_module(d->mod);
     free(d);
 }
@@ -61,21 +81,43 @@ const char *dpi_version(void)
     return ndpi_revision();
 }
 
-void dpi_flow_release(struct flow *f)
+void dpi_flow_release(struct dpi *d, struct flow *f)
 {
-    if (f->dpi) {
-        ndpi_free_flow_data(f->dpi);
-        free(f->dpi);
-        f->dpi = NULL;
+    struct dpi_pooled *p = f->dpi;
+
+    if (p == NULL)
+        return;
+    ndpi_free_flow_data(f->dpi);
+    f->dpi = NULL;
+    if (d->npool >= DPI_POOL_MAX) {
+        free(p);
+        return;
     }
+    p->next = d->pool;
+    d->pool = p;
+    d->npool++;
 }
 
-/* Copy a C string into a fixed buffer, cut to fit; NULL gives "". */
+static struct ndpi_flow_struct *flow_state_new(struct dpi *d)
+{
+    struct dpi_pooled *p = d->pool;
+
+    if (p == NULL)
+        return calloc(1, d->flow_size);
+    d->pool = p->next;
+    d->npool--;
+    memset(p, 0, d->flow_size);
+    return (struct ndpi_flow_struct *)(void *)p;
+}
+
+/* Copy a C string into a fixed buffer, cut to fit; NULL gives "". Once per
+ * field per flow: not worth a printf. */
 static void put(char *dst, size_t size, const char *src)
 {
-    if (src == NULL)
-        src = "";
-    snprintf(dst, size, "%s", src);
+    size_t n = src ? strnlen(src, size - 1) : 0;
+
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
 }
 
 static void fill_tls(struct flow_app *a, const struct ndpi_flow_struct *nf)
@@ -126,13 +168,12 @@ static int is_proto(const ndpi_protocol *p, uint16_t id)
 static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_struct *nf,
                               ndpi_protocol proto, int guessed, int complete)
 {
-    struct flow_app *a = calloc(1, sizeof(*a));
+    struct flow_app *a = &d->app;
     ndpi_protocol_category_t pcat;
     ndpi_protocol alone;
     char name[APP_NAME_MAX];
 
-    if (a == NULL)
-        return NULL;
+    memset(a, 0, sizeof(*a));
     /* nDPI's pair: master (e.g. TLS) and app (e.g. Google); a lone
      * protocol comes as app with no master. */
     if (proto.master_protocol != NDPI_PROTOCOL_UNKNOWN) {
@@ -196,7 +237,7 @@ static void finish(struct dpi *d, struct flow *f, ndpi_protocol proto, int compl
     if (proto.app_protocol == NDPI_PROTOCOL_UNKNOWN)
         proto = ndpi_detection_giveup(d->mod, nf, 1, &guessed);
     *out = build(d, f, nf, proto, guessed, complete);
-    dpi_flow_release(f);
+    dpi_flow_release(d, f);
 }
 
 int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_app **out)
@@ -207,7 +248,7 @@ int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_a
 
     *out = NULL;
     if (nf == NULL) {
-        nf = calloc(1, d->flow_size);
+        nf = flow_state_new(d);
         if (nf == NULL) { /* no memory: the flow goes on without detection */
             f->dpi_packets = 0;
             return 0;

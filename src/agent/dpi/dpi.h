@@ -28,14 +28,15 @@ void dpi_free(struct dpi *d);
 
 /*
  * Hand one packet of f to nDPI (p decoded, f accounted). Returns 1 when
- * detection ended with this packet: then *out holds a new struct flow_app
- * (the caller owns it) and f's nDPI state is gone.
+ * detection ended with this packet: then *out points to the result, valid
+ * until the next call on d (the flow event copies it at once), and f's
+ * nDPI state is gone.
  */
 int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_app **out);
-/* End detection now (the flow is being purged): guess, and build *out as above. */
+/* End detection now (the flow is being purged): guess, and set *out as above. */
 void dpi_conclude(struct dpi *d, struct flow *f, struct flow_app **out);
-/* Drop f's nDPI state without a result (shutdown paths). */
-void dpi_flow_release(struct flow *f);
+/* Drop f's nDPI state without a result (the flow is going away). */
+void dpi_flow_release(struct dpi *d, struct flow *f);
 
 /* nDPI's description of risk number r (an ndpi_risk_enum value). */
 const char *dpi_risk_name(int r);
