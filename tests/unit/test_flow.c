@@ -67,6 +67,27 @@ static void rec_purge(void *ctx, struct flow *f, int reason)
 
 static const struct flow_engine_ops rec_ops = {rec_report, rec_stats, rec_purge, NULL, NULL};
 
+/* A stand-in detector: detection ends at a flow's third packet. */
+static int inspected, concluded;
+
+static int rec_inspect(void *ctx, struct flow *f, const struct pkt *p)
+{
+    (void)ctx;
+    (void)p;
+    inspected++;
+    return f->pkts[0] + f->pkts[1] >= 3;
+}
+
+static void rec_conclude(void *ctx, struct flow *f)
+{
+    (void)ctx;
+    (void)f;
+    concluded++;
+}
+
+static const struct flow_engine_ops dpi_ops = {rec_report, rec_stats, rec_purge, rec_inspect,
+                                               rec_conclude};
+
 struct fixture {
     struct flow_engine e;
     struct netset local;
@@ -424,6 +445,39 @@ static void test_flow_stats_rounds(void **state)
     flow_engine_destroy(&fx.e);
 }
 
+/*
+ * With a detector, the flow event waits for detection to end (not for the
+ * handshake), packets after that are not inspected, stats wait for the flow
+ * event, and a flow purged mid-inspection is concluded first.
+ */
+static void test_detection_reporting(void **state)
+{
+    struct fixture fx;
+
+    (void)state;
+    setup_engine(&fx, 1024);
+    fx.e.ops = &dpi_ops;
+    inspected = concluded = 0;
+    udp(&fx, "10.0.0.1", 1000, "10.0.0.2", 53, 1.0, 80);
+    udp(&fx, "10.0.0.2", 53, "10.0.0.1", 1000, 1.1, 120); /* a reply: established */
+    assert_int_equal(fx.r.reports, 0);
+    udp(&fx, "10.0.0.1", 1000, "10.0.0.2", 53, 1.2, 80);
+    assert_int_equal(fx.r.reports, 1);
+    udp(&fx, "10.0.0.1", 1000, "10.0.0.2", 53, 1.3, 80);
+    assert_int_equal(inspected, 3);
+    /* a second flow, still under inspection at a stats round: no stats yet */
+    udp(&fx, "10.0.0.1", 2000, "10.0.0.3", 53, 10.0, 80);
+    udp(&fx, "10.0.0.1", 1000, "10.0.0.2", 53, 17.0, 80); /* round at 16.0 */
+    assert_int_equal(fx.r.stats, 1);
+    assert_int_equal(fx.r.reports, 1);
+    /* at the end, the second flow is concluded, then reported and purged */
+    flow_engine_finish(&fx.e);
+    assert_int_equal(concluded, 1);
+    assert_int_equal(fx.r.reports, 2);
+    assert_int_equal(fx.r.purges, 2);
+    flow_engine_destroy(&fx.e);
+}
+
 static void test_fragments(void **state)
 {
     struct fixture fx;
@@ -558,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_table_growth),
         cmocka_unit_test(test_flow_stats),
         cmocka_unit_test(test_flow_stats_rounds),
+        cmocka_unit_test(test_detection_reporting),
         cmocka_unit_test(test_fragments),
         cmocka_unit_test(test_community_id_vectors),
         cmocka_unit_test(test_sha1),
