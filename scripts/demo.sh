@@ -65,13 +65,17 @@ for d, f in flows.items():
     p = purges.get(d, {})
     proto = f.get("ip_protocol", 0)
     svc = names.get(f.get("other_port")) or names.get(f.get("local_port")) or ""
-    rows.append((f.get("first_seen_at", 0), proto_names.get(proto, str(proto)), svc,
+    det = f.get("detection") or {}
+    app = det.get("name", "")
+    if det.get("host_server_name"):
+        app += " " + det["host_server_name"]
+    rows.append((f.get("first_seen_at", 0), proto_names.get(proto, str(proto)), svc, app,
                  ep(f["local_ip"], f.get("local_port", 0), proto), ep(f["other_ip"], f.get("other_port", 0), proto),
                  "%d/%d" % (p.get("local_packets", 0), p.get("local_bytes", 0)),
                  "%d/%d" % (p.get("other_packets", 0), p.get("other_bytes", 0)),
                  p.get("reason", "-")))
 rows.sort()
-hdr = ("proto", "service", "local (sent first)", "other", "local pkts/bytes", "other pkts/bytes", "purge reason")
+hdr = ("proto", "service", "detected (nDPI)", "local (sent first)", "other", "local pkts/bytes", "other pkts/bytes", "purge reason")
 widths = [max(len(str(r[i + 1])) for r in rows + [(0,) + hdr]) for i in range(len(hdr))]
 line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths))
 print("flows (%d): one row per flow, final counters from flow_purge" % len(rows))
