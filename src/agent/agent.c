@@ -50,7 +50,8 @@ struct worker {
     atomic_uint_fast64_t taken; /* written by the worker only */
     struct ev_batch batch;      /* flow events not yet handed to the exporter */
     struct pkt pkt;
-    struct dpi *dpi; /* NULL with --no-dpi */
+    struct dpi *dpi;      /* NULL with --no-dpi */
+    struct flow_app *app; /* detection result for the flow being reported (dpi.h) */
 };
 
 struct agent {
@@ -93,38 +94,36 @@ static void cb_report(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, 0, w->eng.now_us);
-    f->app = NULL; /* the worker's scratch result (dpi.h): the event has its copy */
+    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, w->app, 0, w->eng.now_us);
+    w->app = NULL; /* the event has its copy */
 }
 
 static void cb_stats(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_STATS, f, 0, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_STATS, f, NULL, 0, w->eng.now_us);
 }
 
 static void cb_purge(void *ctx, struct flow *f, int reason)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_PURGE, f, reason, w->eng.now_us);
-    if (w->dpi)
-        dpi_flow_release(w->dpi, f);
+    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_PURGE, f, NULL, reason, w->eng.now_us);
 }
 
 static int cb_inspect(void *ctx, struct flow *f, const struct pkt *p)
 {
     struct worker *w = ctx;
 
-    return dpi_packet(w->dpi, f, p, &f->app);
+    return dpi_packet(w->dpi, f, p, &w->app);
 }
 
 static void cb_conclude(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    dpi_conclude(w->dpi, f, &f->app);
+    dpi_conclude(w->dpi, f, &w->app);
 }
 
 static const struct flow_engine_ops engine_ops = {cb_report, cb_stats, cb_purge, NULL, NULL};

@@ -76,12 +76,8 @@ const char *dpi_risk_name(int r)
     return ndpi_risk2str((ndpi_risk_enum)r);
 }
 
-const char *dpi_version(void)
-{
-    return ndpi_revision();
-}
-
-void dpi_flow_release(struct dpi *d, struct flow *f)
+/* Detection is over for f: its nDPI state goes back to the pool. */
+static void flow_state_release(struct dpi *d, struct flow *f)
 {
     struct dpi_pooled *p = f->dpi;
 
@@ -237,7 +233,7 @@ static void finish(struct dpi *d, struct flow *f, ndpi_protocol proto, int compl
     if (proto.app_protocol == NDPI_PROTOCOL_UNKNOWN)
         proto = ndpi_detection_giveup(d->mod, nf, 1, &guessed);
     *out = build(d, f, nf, proto, guessed, complete);
-    dpi_flow_release(d, f);
+    flow_state_release(d, f);
 }
 
 int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_app **out)
@@ -249,10 +245,8 @@ int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_a
     *out = NULL;
     if (nf == NULL) {
         nf = flow_state_new(d);
-        if (nf == NULL) { /* no memory: the flow goes on without detection */
-            f->dpi_packets = 0;
+        if (nf == NULL) /* no memory: this packet goes uninspected */
             return 0;
-        }
         f->dpi = nf;
     }
     len = p->caplen - p->l3_off;
@@ -261,16 +255,11 @@ int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_a
     proto = ndpi_detection_process_packet(d->mod, nf, p->data + p->l3_off, (unsigned short)len,
                                           p->ts_us / US_PER_MS);
     f->dpi_packets++;
-    if (f->dpi_packets >= d->max_packets) {
-        finish(d, f, proto, 1, out);
-        return 1;
-    }
-    if (proto.app_protocol != NDPI_PROTOCOL_UNKNOWN &&
-        !ndpi_extra_dissection_possible(d->mod, nf)) {
-        finish(d, f, proto, 1, out);
-        return 1;
-    }
-    return 0;
+    if (f->dpi_packets < d->max_packets &&
+        (proto.app_protocol == NDPI_PROTOCOL_UNKNOWN || ndpi_extra_dissection_possible(d->mod, nf)))
+        return 0;
+    finish(d, f, proto, 1, out);
+    return 1;
 }
 
 void dpi_conclude(struct dpi *d, struct flow *f, struct flow_app **out)
@@ -279,7 +268,7 @@ void dpi_conclude(struct dpi *d, struct flow *f, struct flow_app **out)
                            NDPI_PROTOCOL_CATEGORY_UNSPECIFIED};
 
     *out = NULL;
-    if (f->dpi == NULL) /* never inspected (no payload, or no memory) */
+    if (f->dpi == NULL) /* no nDPI state (out of memory): no result */
         return;
     proto.master_protocol = ((struct ndpi_flow_struct *)f->dpi)->detected_protocol_stack[1];
     proto.app_protocol = ((struct ndpi_flow_struct *)f->dpi)->detected_protocol_stack[0];

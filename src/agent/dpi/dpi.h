@@ -35,12 +35,8 @@ void dpi_free(struct dpi *d);
 int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_app **out);
 /* End detection now (the flow is being purged): guess, and set *out as above. */
 void dpi_conclude(struct dpi *d, struct flow *f, struct flow_app **out);
-/* Drop f's nDPI state without a result (the flow is going away). */
-void dpi_flow_release(struct dpi *d, struct flow *f);
 
 /* nDPI's description of risk number r (an ndpi_risk_enum value). */
 const char *dpi_risk_name(int r);
-/* nDPI's version string, for the hello event and --version. */
-const char *dpi_version(void);
 
 #endif

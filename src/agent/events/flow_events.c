@@ -256,16 +256,16 @@ size_t ev_flow_item_size(void)
     return sizeof(struct evq_item) + sizeof(struct flow_snap);
 }
 
-static struct evq_item *flow_item(struct ev_batch *b, const struct flow *f, int tag)
+static struct evq_item *flow_item(struct ev_batch *b, const struct flow_app *app)
 {
     struct evq_item *it;
 
-    if (tag == EV_FLOW && f->app) {
+    if (app) {
         it = malloc(ev_flow_item_size() + sizeof(struct flow_app));
         if (it) {
             it->flags = EVQ_F_FLOW_SNAPSHOT | EVQ_F_LARGE;
             it->len = sizeof(struct flow_snap) + sizeof(struct flow_app);
-            memcpy(it->data + sizeof(struct flow_snap), f->app, sizeof(struct flow_app));
+            memcpy(it->data + sizeof(struct flow_snap), app, sizeof(*app));
         }
         return it;
     }
@@ -281,15 +281,15 @@ static struct evq_item *flow_item(struct ev_batch *b, const struct flow *f, int 
     return it;
 }
 
-void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *f, int reason,
-                   uint64_t now_us)
+void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, const struct flow *f,
+                   const struct flow_app *app, int reason, uint64_t now_us)
 {
     struct evq_item *it;
     struct flow_snap *snap;
 
     if (!ev_enabled(s, tag))
         return;
-    it = flow_item(b, f, tag);
+    it = flow_item(b, tag == EV_FLOW ? app : NULL);
     if (it == NULL) {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return;

@@ -8,14 +8,16 @@
 
 #include "common/sbuf.h"
 #include "emit.h"
+#include "dpi/app.h"
 #include "flow/flow.h"
 
 #define EV_DIGEST_HEXLEN 41
 
 /* Flow thread: queue flow event tag (EV_FLOW, EV_FLOW_STATS, EV_FLOW_PURGE)
- * for f into the calling thread's batch b; reason is for EV_FLOW_PURGE. */
-void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, struct flow *f, int reason,
-                   uint64_t now_us);
+ * for f into the calling thread's batch b; app is the detection result a
+ * flow event carries (copied; NULL for none), reason is for EV_FLOW_PURGE. */
+void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, const struct flow *f,
+                   const struct flow_app *app, int reason, uint64_t now_us);
 /* Size of a queued flow item; the exporter recycles them (evq_recycle). */
 size_t ev_flow_item_size(void);
 

@@ -67,6 +67,7 @@ struct flow {
     uint8_t origin;             /* key side that sent first */
     uint8_t local;              /* key side that is "local" */
     uint8_t other_type;         /* OtherType value */
+    uint16_t dpi_packets;       /* packets handed to application detection */
     /* a few times per flow */
     struct flow *prev, *next; /* timeout list */
     uint64_t first_us;
@@ -81,10 +82,7 @@ struct flow {
     uint32_t retransmits, resets, seq_errors;
     uint64_t syn_us;
     uint64_t rtt_us;
-    /* application detection (dpi/), when enabled */
-    void *dpi;            /* nDPI's state while detection runs */
-    struct flow_app *app; /* the result, until the flow event takes it */
-    uint16_t dpi_packets; /* packets handed to nDPI */
+    void *dpi; /* nDPI's state while detection runs (dpi/) */
 };
 
 #endif
