@@ -2,6 +2,7 @@
  * source.c - open libpcap sources, interface addresses, interface counters.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -19,6 +20,7 @@
 
 #define SOURCE_MAX_ENDPOINTS 65536
 #define ETH_WIRE_OVERHEAD    24 /* preamble+SFD 8, FCS 4, inter-frame gap 12 */
+#define SOURCE_FILE_BUF      (1u << 20)
 
 static void source_init(struct source *s, const char *name)
 {
@@ -154,10 +156,27 @@ int source_open_file(struct source *s, const char *path, const struct capture_op
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
 
+    FILE *f;
+
     source_init(s, path);
     s->is_file = 1;
-    s->pcap = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    /*
+     * libpcap reads a file through stdio, whose buffer is the file system's
+     * block size: one read(2) per 4 KiB, a fifth of the time of a bare read
+     * loop. A 1 MiB buffer makes that 256 times fewer system calls.
+     */
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, SOURCE_ERR_MAX, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    s->iobuf = malloc(SOURCE_FILE_BUF);
+    if (s->iobuf != NULL)
+        setvbuf(f, s->iobuf, _IOFBF, SOURCE_FILE_BUF);
+    s->pcap = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (s->pcap == NULL) {
+        if (f != stdin)
+            fclose(f);
         /* libpcap names the file itself in some messages, not in others. */
         if (strncmp(ebuf, path, strlen(path)) == 0)
             snprintf(err, SOURCE_ERR_MAX, "%s", ebuf);
@@ -176,7 +195,8 @@ void source_close(struct source *s)
     int i;
 
     if (s->pcap)
-        pcap_close(s->pcap);
+        pcap_close(s->pcap); /* closes a file source's FILE too */
+    free(s->iobuf);          /* only after the FILE that used it */
     for (i = 0; i < s->naddr; i++)
         free(s->addr[i]);
     endpoint_table_destroy(&s->ep);

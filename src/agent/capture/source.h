@@ -43,7 +43,8 @@ struct source {
     int is_file;
     int dlt;
     int snaplen;
-    int fd; /* selectable descriptor for live capture, -1 otherwise */
+    int fd;      /* selectable descriptor for live capture, -1 otherwise */
+    char *iobuf; /* stdio buffer of a file source */
     const char *filter;
     uint16_t index;
     int has_mac;

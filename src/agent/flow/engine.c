@@ -17,13 +17,30 @@
 /*
  * The addresses go in with 8-byte stores and the small fields one by one,
  * the same widths flow_table_hash reads them back with: a wide load over
- * narrower, still-buffered stores would stall the packet path.
+ * narrower, still-buffered stores would stall the packet path. An IPv4
+ * address is therefore widened in a register, never copied into a zeroed
+ * word in memory; where its four bytes go in that word depends on the
+ * byte order (the test folds to a constant).
  */
+static uint64_t v4_word(const uint8_t *a)
+{
+    const uint16_t one = 1;
+    uint8_t little;
+    uint32_t v;
+
+    memcpy(&little, &one, 1);
+    memcpy(&v, a, 4);
+    return little ? (uint64_t)v : (uint64_t)v << 32;
+}
+
 static void key_put_addr(uint8_t *dst, const uint8_t *a, size_t alen)
 {
     uint64_t w[2] = {0, 0};
 
-    memcpy(w, a, alen);
+    if (alen == 4)
+        w[0] = v4_word(a);
+    else
+        memcpy(w, a, 16);
     memcpy(dst, &w[0], 8);
     memcpy(dst + 8, &w[1], 8);
 }

@@ -34,15 +34,19 @@ uint64_t flow_table_hash(const struct flow_table *t, const struct flow_key *k)
 
 int flow_key_equal(const struct flow_key *a, const struct flow_key *b)
 {
-    /* Word by word: the key is 48 bytes of plain integers, padding zeroed. */
-    uint64_t x[sizeof(*a) / 8], y[sizeof(*b) / 8];
+    /* Word by word: the key is 48 bytes of plain integers, padding zeroed.
+     * Loaded straight into registers, not copied to the stack first. */
+    const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
     uint64_t d = 0;
     size_t i;
 
-    memcpy(x, a, sizeof(x));
-    memcpy(y, b, sizeof(y));
-    for (i = 0; i < sizeof(x) / 8; i++)
-        d |= x[i] ^ y[i];
+    for (i = 0; i < sizeof(*a); i += 8) {
+        uint64_t x, y;
+
+        memcpy(&x, pa + i, 8);
+        memcpy(&y, pb + i, 8);
+        d |= x ^ y;
+    }
     return d == 0;
 }
 
