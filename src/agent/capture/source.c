@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#if defined(HAVE_FSETLOCKING)
+#include <stdio_ext.h>
+#endif
 #if defined(__linux__)
 #include <linux/if_packet.h>
 #elif defined(AF_LINK)
@@ -173,6 +176,11 @@ int source_open_file(struct source *s, const char *path, const struct capture_op
     s->iobuf = malloc(SOURCE_FILE_BUF);
     if (s->iobuf != NULL)
         setvbuf(f, s->iobuf, _IOFBF, SOURCE_FILE_BUF);
+#if defined(HAVE_FSETLOCKING)
+    /* Only the capture thread reads it; once the exporter thread exists,
+     * stdio would otherwise lock and unlock it twice per packet. */
+    __fsetlocking(f, FSETLOCKING_BYCALLER);
+#endif
     s->pcap = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (s->pcap == NULL) {
         if (f != stdin)

@@ -1,7 +1,6 @@
 /*
  * frag.c - fragment port memory; see frag.h.
  */
-#include <stddef.h>
 #include <string.h>
 
 #include "frag.h"
@@ -9,22 +8,35 @@
 
 #define FRAG_HASH_SEED 0x66726167ULL /* "frag" */
 
-static void make_key(struct frag_entry *e, const struct pkt *p)
+/*
+ * The slot comes from the packet's own fields, read at their natural
+ * widths: building a key struct first and hashing it as bytes costs a
+ * store-forwarding stall per word, on every fragment.
+ */
+static size_t slot_of(const struct pkt *p)
+{
+    const uint8_t *s = p->data + p->src_off, *d = p->data + p->dst_off;
+    size_t alen = p->ip_version == 4 ? 4 : 16, i;
+    uint64_t h =
+        FRAG_HASH_SEED ^ ((uint64_t)p->frag_id << 16 | (uint64_t)p->ip_version << 8 | p->ip_proto);
+
+    for (i = 0; i < alen; i += 4) {
+        uint32_t a, b;
+
+        memcpy(&a, s + i, 4);
+        memcpy(&b, d + i, 4);
+        h = hash_mix64(h ^ ((uint64_t)a << 32 | b));
+    }
+    return (size_t)hash_mix64(h) & (FRAG_SLOTS - 1);
+}
+
+static int same_datagram(const struct frag_entry *e, const struct pkt *p)
 {
     size_t alen = p->ip_version == 4 ? 4 : 16;
 
-    memset(e, 0, sizeof(*e));
-    memcpy(e->src, p->data + p->src_off, alen);
-    memcpy(e->dst, p->data + p->dst_off, alen);
-    e->id = p->frag_id;
-    e->ip_version = p->ip_version;
-    e->proto = p->ip_proto;
-}
-
-static size_t slot_of(const struct frag_entry *k)
-{
-    /* Hash only the key part: addresses, id, version and protocol. */
-    return hash_bytes(k, offsetof(struct frag_entry, sport), FRAG_HASH_SEED) & (FRAG_SLOTS - 1);
+    return e->ts_us != 0 && e->id == p->frag_id && e->ip_version == p->ip_version &&
+           e->proto == p->ip_proto && memcmp(e->src, p->data + p->src_off, alen) == 0 &&
+           memcmp(e->dst, p->data + p->dst_off, alen) == 0;
 }
 
 void frag_init(struct frag_table *t)
@@ -34,12 +46,14 @@ void frag_init(struct frag_table *t)
 
 void frag_note(struct frag_table *t, const struct pkt *p)
 {
-    struct frag_entry k;
-    struct frag_entry *e;
+    struct frag_entry *e = &t->slot[slot_of(p)];
+    size_t alen = p->ip_version == 4 ? 4 : 16;
 
-    make_key(&k, p);
-    e = &t->slot[slot_of(&k)];
-    *e = k;
+    memcpy(e->src, p->data + p->src_off, alen); /* only alen bytes are compared */
+    memcpy(e->dst, p->data + p->dst_off, alen);
+    e->id = p->frag_id;
+    e->ip_version = p->ip_version;
+    e->proto = p->ip_proto;
     e->sport = p->sport;
     e->dport = p->dport;
     e->ts_us = p->ts_us ? p->ts_us : 1;
@@ -47,13 +61,9 @@ void frag_note(struct frag_table *t, const struct pkt *p)
 
 int frag_lookup(const struct frag_table *t, const struct pkt *p, uint16_t *sport, uint16_t *dport)
 {
-    struct frag_entry k;
-    const struct frag_entry *e;
+    const struct frag_entry *e = &t->slot[slot_of(p)];
 
-    make_key(&k, p);
-    e = &t->slot[slot_of(&k)];
-    if (e->ts_us == 0 || memcmp(e, &k, offsetof(struct frag_entry, sport)) != 0 ||
-        p->ts_us > e->ts_us + FRAG_TIMEOUT_US)
+    if (!same_datagram(e, p) || p->ts_us > e->ts_us + FRAG_TIMEOUT_US)
         return 0;
     *sport = e->sport;
     *dport = e->dport;
