@@ -61,7 +61,22 @@ def run(cmd, capture_stdout=False):
 
 
 def best_of(cmd, n, capture_stdout=False):
-    runs = [run(cmd, capture_stdout) for _ in range(n)]
+    return summarize(cmd, [run(cmd, capture_stdout) for _ in range(n)])
+
+
+def best_of_interleaved(cmds, n):
+    """best_of for several commands run in turn (A B C A B C ...): on a
+    shared or throttled machine the speed drifts over minutes, and taking
+    each one's runs at the same moments keeps their ratio honest."""
+    runs = [[] for _ in cmds]
+    for _ in range(n):
+        for i, cmd in enumerate(cmds):
+            runs[i].append(run(cmd, capture_stdout=True))
+    return [summarize(cmd, r) for cmd, r in zip(cmds, runs)]
+
+
+def summarize(cmd, runs):
+    n = len(runs)
     times = [r[0] for r in runs]
     best = min(range(n), key=lambda i: times[i])
     return {
@@ -109,9 +124,9 @@ def dpi_rows(a, packets, n, notes):
         notes.append("ndpiReader not installed (Debian libndpi-bin): DPI rows skipped")
         return None
     lim = str(DPI_PACKETS - 1)
-    s = best_of([a.agent, "--threads", "1", "-r", a.capture, "-o", "null", "--events", EVENTS,
-                 "--dpi-packets", str(DPI_PACKETS)], n)
-    r = best_of(["ndpiReader", "-q", "-i", a.capture, "-T", lim, "-U", lim], n)
+    s, r = best_of_interleaved([[a.agent, "--threads", "1", "-r", a.capture, "-o", "null",
+                                 "--events", EVENTS, "--dpi-packets", str(DPI_PACKETS)],
+                                ["ndpiReader", "-q", "-i", a.capture, "-T", lim, "-U", lim]], n)
     # after detection: --dpi-packets 1 ends every flow's inspection at its
     # first packet, so each live flow holds only its record (a flow still
     # under inspection also holds nDPI's ~1 KiB state, as in ndpiReader)
@@ -162,19 +177,17 @@ def main():
     rows = []
     notes = []
 
-    # floor
-    r = best_of([a.pcapread, a.capture], n, capture_stdout=True)
+    # the floor and sonde, flow-only, events encoded to protobuf and dropped
+    sonde_cmds = [[a.agent, "--no-dpi", "--threads", str(t), "-r", a.capture, "-o", "null",
+                   "--events", EVENTS, "-v"] for t in (1, 2)]
+    measured = best_of_interleaved([[a.pcapread, a.capture]] + sonde_cmds, n)
+    r = measured[0]
     packets = int(r["stdout"].split()[0])
     floor = r
     r["name"] = "libpcap read loop (floor)"
     r["note"] = "pcap_dispatch, sums caplen"
     rows.append(r)
-
-    # sonde, flow-only, events encoded to protobuf and dropped
-    for threads in (1, 2):
-        cmd = [a.agent, "--no-dpi", "--threads", str(threads), "-r", a.capture,
-               "-o", "null", "--events", EVENTS, "-v"]
-        r = best_of(cmd, n)
+    for threads, r in zip((1, 2), measured[1:]):
         pk, fl = sonde_flows(r["stderr"])
         if pk != packets:
             notes.append("sonde-agent -t %d read %d packets, floor %d" % (threads, pk, packets))
