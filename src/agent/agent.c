@@ -26,6 +26,7 @@
 #include "events/packet_events.h"
 #include "event.h"
 #include "export/export.h"
+#include "dpi/dns.h"
 #include "dpi/dpi.h"
 #include "flow/engine.h"
 
@@ -50,8 +51,10 @@ struct worker {
     atomic_uint_fast64_t taken; /* written by the worker only */
     struct ev_batch batch;      /* flow events not yet handed to the exporter */
     struct pkt pkt;
-    struct dpi *dpi;      /* NULL with --no-dpi */
-    struct flow_app *app; /* detection result for the flow being reported (dpi.h) */
+    struct dpi *dpi;         /* NULL with --no-dpi */
+    struct flow_app *app;    /* detection result for the flow being reported (dpi.h) */
+    struct dns_tracker *dns; /* NULL when neither DNS events nor the hint cache are wanted */
+    struct flow_app *hint;   /* --no-dpi: carries a flow's dns_host_name alone */
 };
 
 struct agent {
@@ -65,6 +68,8 @@ struct agent {
     int nsrc;
     int live;
     struct worker *w;
+    struct flow_engine_ops ops;  /* the workers' flow engine callbacks */
+    struct dns_cache *dns_cache; /* address -> name from DNS answers; NULL if unused */
     int nworkers;
     int workers_running;
     uint64_t dispatch_seed;
@@ -90,11 +95,32 @@ static uint64_t wall_ms(void)
 
 /* ---- flow engine callbacks: run in the thread that owns the engine ---- */
 
+/* The name DNS gave the flow's other side, into the result the flow event
+ * carries (a result of its own when there is no detection). */
+static struct flow_app *with_dns_name(struct worker *w, const struct flow *f)
+{
+    char name[DNS_NAME_MAX];
+    struct flow_app *app = w->app;
+    const uint8_t *other = f->key.addr[!f->local];
+
+    if (!dns_cache_get(w->a->dns_cache, f->key.ip_version, other, w->eng.now_us, name)) {
+        if (app)
+            app->dns_host[0] = '\0';
+        return app;
+    }
+    if (app == NULL) {
+        app = w->hint;
+        app->detected = 0;
+    }
+    snprintf(app->dns_host, sizeof(app->dns_host), "%s", name);
+    return app;
+}
+
 static void cb_report(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
 
-    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, w->app, 0, w->eng.now_us);
+    ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, with_dns_name(w, f), 0, w->eng.now_us);
     w->app = NULL; /* the event has its copy */
 }
 
@@ -126,9 +152,36 @@ static void cb_conclude(void *ctx, struct flow *f)
     dpi_conclude(w->dpi, f, &w->app);
 }
 
-static const struct flow_engine_ops engine_ops = {cb_report, cb_stats, cb_purge, NULL, NULL};
-static const struct flow_engine_ops engine_dpi_ops = {cb_report, cb_stats, cb_purge, cb_inspect,
-                                                      cb_conclude};
+static void cb_payload(void *ctx, struct flow *f, const struct pkt *p, int side)
+{
+    struct worker *w = ctx;
+
+    if (dns_port(&w->a->sink, p->sport, p->dport))
+        dns_packet(w->dns, f, p, side);
+}
+
+static void cb_tick(void *ctx, uint64_t now_us)
+{
+    struct worker *w = ctx;
+
+    dns_expire(w->dns, now_us);
+}
+
+/* Only what is in use is called: a flow-only agent pays for no hooks. */
+static void setup_ops(struct agent *a)
+{
+    a->ops.report = cb_report;
+    a->ops.stats = cb_stats;
+    a->ops.purge = cb_purge;
+    if (!a->cfg->no_dpi) {
+        a->ops.inspect = cb_inspect;
+        a->ops.conclude = cb_conclude;
+    }
+    if (a->dns_cache || ev_enabled(&a->sink, EV_DNS)) {
+        a->ops.payload = cb_payload;
+        a->ops.tick = cb_tick;
+    }
+}
 
 /* ---- workers (threads > 1) ---- */
 
@@ -178,6 +231,7 @@ static void *worker_main(void *arg)
         atomic_fetch_add_explicit(&w->taken, 1, memory_order_relaxed);
     }
     flow_engine_finish(&w->eng);
+    dns_finish(w->dns);
     ev_batch_flush(&a->sink, &w->batch);
     return NULL;
 }
@@ -357,6 +411,7 @@ static void emit_status(struct agent *a)
         v.flows.evicted += c->evicted;
         v.flows.closed += c->closed;
         v.flows_active += a->w[i].eng.table.count;
+        v.dns_malformed += dns_malformed(a->w[i].dns); /* read while workers run, as above */
         v.worker_queue_depth[i] =
             (uint32_t)(a->w[i].enqueued -
                        atomic_load_explicit(&a->w[i].taken, memory_order_relaxed));
@@ -646,6 +701,11 @@ static int setup_workers(struct agent *a)
     if (fs.max_flows < 16)
         fs.max_flows = 16;
     fs.local = &a->local;
+    /* Flow events name the other side from DNS answers: keep the cache
+     * only when they are wanted. */
+    if (ev_enabled(&a->sink, EV_FLOW) && (a->dns_cache = dns_cache_new(DNS_CACHE_SLOTS)) == NULL)
+        return -1;
+    setup_ops(a);
     a->w = calloc((size_t)a->nworkers, sizeof(*a->w));
     if (a->w == NULL)
         return -1;
@@ -658,7 +718,11 @@ static int setup_workers(struct agent *a)
             log_error("cannot start nDPI");
             return -1;
         }
-        if (flow_engine_init(&w->eng, &fs, w->dpi ? &engine_dpi_ops : &engine_ops, w) < 0)
+        if (a->ops.payload && (w->dns = dns_tracker_new(&a->sink, a->dns_cache)) == NULL)
+            return -1;
+        if (a->dns_cache && (w->hint = calloc(1, sizeof(*w->hint))) == NULL)
+            return -1;
+        if (flow_engine_init(&w->eng, &fs, &a->ops, w) < 0)
             return -1;
         if (a->nworkers > 1 && pring_init(&w->ring, AGENT_RING_BYTES) < 0)
             return -1;
@@ -694,6 +758,7 @@ static void stop_workers(struct agent *a)
         return;
     if (a->nworkers == 1) {
         flow_engine_finish(&a->w[0].eng);
+        dns_finish(a->w[0].dns);
         flush_inline(a);
         return;
     }
@@ -715,11 +780,15 @@ static void free_workers(struct agent *a)
     for (i = 0; i < a->nworkers; i++) {
         flow_engine_destroy(&a->w[i].eng);
         dpi_free(a->w[i].dpi);
+        dns_tracker_free(a->w[i].dns);
+        free(a->w[i].hint);
         pring_destroy(&a->w[i].ring);
         ev_batch_free(&a->w[i].batch);
     }
     free(a->w);
     a->w = NULL;
+    dns_cache_free(a->dns_cache);
+    a->dns_cache = NULL;
 }
 
 static int drop_privileges(const char *user)
@@ -741,6 +810,28 @@ static int drop_privileges(const char *user)
     return 0;
 }
 
+static int parse_dns_ports(struct agent *a)
+{
+    const struct config_list *l = &a->cfg->dns_ports;
+    size_t i;
+
+    if (l->n > EV_MAX_DNS_PORTS) {
+        log_error("--dns-port: at most %d ports", EV_MAX_DNS_PORTS);
+        return -1;
+    }
+    for (i = 0; i < l->n; i++) {
+        char *end;
+        long v = strtol(l->v[i], &end, 10);
+
+        if (*l->v[i] == '\0' || *end != '\0' || v < 1 || v > 65535) {
+            log_error("--dns-port: '%s' is not a port number", l->v[i]);
+            return -1;
+        }
+        a->sink.dns_port[a->sink.n_dns_ports++] = (uint16_t)v;
+    }
+    return 0;
+}
+
 static int setup_sink(struct agent *a)
 {
     const struct agent_settings *c = a->cfg;
@@ -751,6 +842,8 @@ static int setup_sink(struct agent *a)
     a->sink.sampling_rate = (uint32_t)c->sample;
     a->sink.cid_seed = (uint16_t)c->cid_seed;
     a->sink.q = &a->evq;
+    if (parse_dns_ports(a) < 0)
+        return -1;
     atomic_init(&a->sink.events, 0);
     atomic_init(&a->sink.dropped, 0);
     if (evq_init(&a->evq, (size_t)c->queue_size) < 0)

@@ -66,6 +66,8 @@ const struct config_opt agent_options[] = {
     OPT("no-dpi", 0, CONFIG_BOOL, no_dpi, NULL, "disable deep packet inspection", 0, 0),
     OPT("dpi-packets", 0, CONFIG_INT, dpi_packets, "N",
         "inspect at most the first N packets of a flow (default 32)", 1, DPI_PACKETS_MAX),
+    OPT("dns-port", 0, CONFIG_LIST, dns_ports, "PORT",
+        "parse DNS on PORT too (repeatable; 53 and 5353 always are)", 0, 0),
     OPT("user", 'u', CONFIG_STRING, user, "USER", "drop privileges to USER once capture is open", 0,
         0),
     OPT("config", 'c', CONFIG_STRING, config, "FILE",

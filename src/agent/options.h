@@ -7,7 +7,7 @@
 #include "common/config.h"
 
 struct agent_settings {
-    struct config_list interfaces, files, outputs, local_nets;
+    struct config_list interfaces, files, outputs, local_nets, dns_ports;
     char *config, *events, *filter, *agent_id, *user;
     long threads, snaplen, buffer_mb, max_flows, sample, packet_sample, cid_seed, queue_size;
     long dpi_packets;

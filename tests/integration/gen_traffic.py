@@ -9,8 +9,10 @@ running on the machine ends up in the file:
   small file, a 1 MiB download, a 404) and on ::1 (index, 1 MiB download);
 * HTTPS: ``curl -k`` against ``openssl s_server -www`` with a certificate made
   here by ``openssl req``;
-* DNS: ``dig`` against a local ``dnsmasq`` (11 UDP queries, each its own
-  flow, and one ``+tcp``);
+* DNS: ``dig`` against a local ``dnsmasq`` (UDP queries, each its own flow:
+  A, AAAA, a two-step CNAME chain, an NXDOMAIN, a TXT answer too big for
+  512 bytes that dig retries over TCP, ping.example.test before the pings to
+  127.0.0.2; and one ``+tcp``);
 * ICMP: ``ping`` to 127.0.0.1 and 127.0.0.2, ICMPv6 ``ping -6 ::1``;
 * UDP: a small echo exchange between two Python sockets.
 
@@ -33,6 +35,8 @@ import time
 
 PY = "/usr/bin/python3"
 BIG_SIZE = 1 << 20
+# three 200-byte strings: over the 512 bytes of a UDP answer without EDNS
+DNS_BIG_TXT = [c * 200 for c in "abc"]
 
 
 class TrafficError(Exception):
@@ -257,7 +261,13 @@ def generate(outdir, ipv6=True, big_size=BIG_SIZE):
         procs.start("dnsmasq", ["dnsmasq", "--no-daemon", "--port=%d" % ports["dns"],
                                 "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
                                 "--no-hosts", "--address=/example.test/10.1.2.3",
-                                "--conf-file=/dev/null",
+                                "--address=/example.test/fd00::1:2:3", "--address=/nx.test/",
+                                "--host-record=target.example.test,10.9.8.7",
+                                "--host-record=ping.example.test,127.0.0.2",
+                                "--cname=mid.example.test,target.example.test",
+                                "--cname=alias.example.test,mid.example.test",
+                                "--txt-record=big.example.test,%s" % ",".join(DNS_BIG_TXT),
+                                "--local-ttl=300", "--conf-file=/dev/null",
                                 "--pid-file=" + os.path.join(outdir, "dnsmasq.pid")])
         echo = UdpEcho(ports["udp_echo"])
         echo.start()
@@ -302,11 +312,17 @@ def generate(outdir, ipv6=True, big_size=BIG_SIZE):
             if p.stdout.decode().strip() != "200":
                 raise TrafficError("curl https: %r" % p.stdout)
         dns = []
-        queries = [("example.test", "A"), ("www.example.test", "A"), ("example.test", "AAAA")]
+        queries = [("example.test", "A"), ("www.example.test", "A"), ("example.test", "AAAA"),
+                   ("alias.example.test", "A"), ("gone.nx.test", "A"), ("ping.example.test", "A")]
         queries += [("host%d.example.test" % n, "A") for n in range(8)]
         for name, qtype in queries:
             p = run(dig_base + [name, qtype], timeout=10)
             dns.append((name, qtype, "udp"))
+        # no EDNS: the answer is cut to 512 bytes with TC set, and dig asks again over TCP
+        p = run(dig_base + ["+noedns", "big.example.test", "TXT"], timeout=10)
+        if DNS_BIG_TXT[2].encode() not in p.stdout:
+            raise TrafficError("dig TXT over TCP fallback: %r" % p.stdout)
+        dns.append(("big.example.test", "TXT", "udp+tcp"))
         p = run(dig_base + ["+tcp", "example.test", "A"], timeout=10)
         if b"10.1.2.3" not in p.stdout:
             raise TrafficError("dig +tcp: %r" % p.stdout)

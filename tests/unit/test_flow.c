@@ -65,7 +65,8 @@ static void rec_purge(void *ctx, struct flow *f, int reason)
     r->rtt_us = f->rtt_us;
 }
 
-static const struct flow_engine_ops rec_ops = {rec_report, rec_stats, rec_purge, NULL, NULL};
+static const struct flow_engine_ops rec_ops = {rec_report, rec_stats, rec_purge, NULL, NULL,
+                                               NULL, NULL};
 
 /* A stand-in detector: detection ends at a flow's third packet. */
 static int inspected, concluded;
@@ -86,7 +87,7 @@ static void rec_conclude(void *ctx, struct flow *f)
 }
 
 static const struct flow_engine_ops dpi_ops = {rec_report, rec_stats, rec_purge, rec_inspect,
-                                               rec_conclude};
+                                               rec_conclude, NULL, NULL};
 
 struct fixture {
     struct flow_engine e;

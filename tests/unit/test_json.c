@@ -173,7 +173,7 @@ static const char flow_json[] =
     "\"tunnel\":{\"type\":\"vxlan\",\"outer_src_ip\":\"10.0.0.1\",\"outer_dst_ip\":\"10.0.0.2\","
     "\"id\":42,\"depth\":1},"
     "\"sampling_rate\":1,\"icmp_type\":0,\"icmp_code\":0,\"vlan_inner\":20,\"fragments\":3,"
-    "\"mpls_label\":0}";
+    "\"mpls_label\":0,\"dns_host_name\":\"\"}";
 
 /*
  * all_types: one field of every ProtobufCType, repeated fields of the
@@ -338,7 +338,7 @@ static void test_flow_empty(void **state)
                 "\"local_origin\":false,\"first_seen_at\":0,\"last_seen_at\":0,\"local_bytes\":0,"
                 "\"other_bytes\":0,\"local_packets\":0,\"other_packets\":0,\"total_bytes\":0,"
                 "\"total_packets\":0,\"established\":false,\"sampling_rate\":0,\"icmp_type\":0,"
-                "\"icmp_code\":0,\"vlan_inner\":0,\"fragments\":0,\"mpls_label\":0}");
+                "\"icmp_code\":0,\"vlan_inner\":0,\"fragments\":0,\"mpls_label\":0,\"dns_host_name\":\"\"}");
 }
 
 static void test_endpoint(void **state)
@@ -429,7 +429,7 @@ static void test_agent_status(void **state)
                 "\"packets\":18446744073709551615,\"capture_dropped\":0,\"queue_dropped\":0,"
                 "\"events\":0,\"events_dropped\":0,\"discarded\":0,"
                 "\"worker_queue_depth\":[0,7,4294967295],\"event_queue_depth\":0,"
-                "\"flow_table_size\":65536,\"flow_bytes\":0}");
+                "\"flow_table_size\":65536,\"flow_bytes\":0,\"dns_malformed\":0}");
 }
 
 static void test_eth_bytes(void **state)
@@ -908,6 +908,7 @@ static const struct {
     {6, "flow", &sonde__v1__flow__descriptor},
     {7, "flow_stats", &sonde__v1__flow_stats__descriptor},
     {8, "flow_purge", &sonde__v1__flow_purge__descriptor},
+    {9, "dns", &sonde__v1__dns__descriptor},
     {20, "eth", &sonde__v1__eth__descriptor},
     {21, "arp", &sonde__v1__arp__descriptor},
     {22, "ip4", &sonde__v1__ip4__descriptor},
@@ -916,6 +917,8 @@ static const struct {
     {25, "udp", &sonde__v1__udp__descriptor},
     {26, "icmp4", &sonde__v1__icmp4__descriptor},
     {27, "icmp6", &sonde__v1__icmp6__descriptor},
+    {28, "dns_header", &sonde__v1__dns_header__descriptor},
+    {29, "mdns_header", &sonde__v1__mdns_header__descriptor},
 };
 #define N_MEMBERS (sizeof(members) / sizeof(members[0]))
 
@@ -944,8 +947,8 @@ static void test_registry(void **state)
     /* Not Event members. */
     assert_null(schema_event_descriptor(0));
     assert_null(schema_event_descriptor(-1));
-    assert_null(schema_event_descriptor(9));
-    assert_null(schema_event_descriptor(28));
+    assert_null(schema_event_descriptor(10));
+    assert_null(schema_event_descriptor(30));
     assert_null(schema_event_descriptor(1 << 28));
     assert_int_equal(schema_event_tag_by_name(""), 0);
     assert_int_equal(schema_event_tag_by_name(NULL), 0);
@@ -1242,7 +1245,7 @@ static void test_pbfile_round_trip(void **state)
 
 static void test_pbfile_frame_refused(void **state)
 {
-    int bad_tags[] = {0, -1, 9, 28, 1 << 29};
+    int bad_tags[] = {0, -1, 10, 30, 1 << 29};
     uint8_t one = 0;
     uint8_t *huge;
     struct sbuf b;

@@ -19,7 +19,9 @@
 #define APP_BANNER_MAX 48
 
 struct flow_app {
-    uint16_t master, app; /* nDPI protocol ids */
+    uint8_t detected;            /* the detection fields below are set (dpi.c) */
+    char dns_host[APP_HOST_MAX]; /* from the DNS hint cache, "" if none */
+    uint16_t master, app;        /* nDPI protocol ids */
     uint8_t guessed, complete;
     uint16_t packets; /* packets inspected */
     char name[APP_NAME_MAX], master_name[APP_NAME_MAX], app_name[APP_NAME_MAX];

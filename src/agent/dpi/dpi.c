@@ -170,6 +170,7 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
     char name[APP_NAME_MAX];
 
     memset(a, 0, sizeof(*a));
+    a->detected = 1;
     /* nDPI's pair: master (e.g. TLS) and app (e.g. Google); a lone
      * protocol comes as app with no master. */
     if (proto.master_protocol != NDPI_PROTOCOL_UNKNOWN) {

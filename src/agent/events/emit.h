@@ -33,6 +33,7 @@ enum ev_tag {
     EV_FLOW = 6,
     EV_FLOW_STATS = 7,
     EV_FLOW_PURGE = 8,
+    EV_DNS = 9,
     EV_ETH = 20,
     EV_ARP = 21,
     EV_IP4 = 22,
@@ -41,6 +42,8 @@ enum ev_tag {
     EV_UDP = 25,
     EV_ICMP4 = 26,
     EV_ICMP6 = 27,
+    EV_DNS_HEADER = 28,
+    EV_MDNS_HEADER = 29,
     EV_TAG_MAX = 63
 };
 
@@ -48,12 +51,14 @@ enum ev_tag {
 #define EV_DEFAULT_MASK                                                                            \
     (EV_MASK(EV_AGENT_HELLO) | EV_MASK(EV_AGENT_STATUS) | EV_MASK(EV_INTERFACE) |                  \
      EV_MASK(EV_INTERFACE_STATS) | EV_MASK(EV_ENDPOINT) | EV_MASK(EV_FLOW) |                       \
-     EV_MASK(EV_FLOW_STATS) | EV_MASK(EV_FLOW_PURGE))
+     EV_MASK(EV_FLOW_STATS) | EV_MASK(EV_FLOW_PURGE) | EV_MASK(EV_DNS))
 #define EV_PACKET_MASK                                                                             \
     (EV_MASK(EV_ETH) | EV_MASK(EV_ARP) | EV_MASK(EV_IP4) | EV_MASK(EV_IP6) | EV_MASK(EV_TCP) |     \
-     EV_MASK(EV_UDP) | EV_MASK(EV_ICMP4) | EV_MASK(EV_ICMP6))
+     EV_MASK(EV_UDP) | EV_MASK(EV_ICMP4) | EV_MASK(EV_ICMP6) | EV_MASK(EV_DNS_HEADER) |            \
+     EV_MASK(EV_MDNS_HEADER))
 
-#define EV_MAX_SOURCES 64
+#define EV_MAX_SOURCES   64
+#define EV_MAX_DNS_PORTS 8 /* --dns-port */
 
 /* What every producer shares: read-only after start, except the atomics. */
 struct ev_sink {
@@ -63,6 +68,8 @@ struct ev_sink {
     uint32_t sampling_rate;            /* flow packet sampling, 1 = none */
     uint16_t cid_seed;                 /* Community ID seed */
     const char *iface[EV_MAX_SOURCES]; /* source names by index */
+    uint16_t dns_port[EV_MAX_DNS_PORTS]; /* DNS besides 53 and 5353 */
+    int n_dns_ports;
     struct evq *q;
     atomic_uint_fast64_t events, dropped;
 };

@@ -27,8 +27,7 @@
  * as a hash so the input fits one SHA-1 block. Computed by the exporter,
  * for each event, from the snapshot: the flow thread never pays for it.
  */
-static void compute_digest(const struct ev_sink *s, const struct flow *f,
-                           char hex[EV_DIGEST_HEXLEN])
+void ev_flow_digest(const struct ev_sink *s, const struct flow *f, char hex[EV_DIGEST_HEXLEN])
 {
     static const char digits[] = "0123456789abcdef";
     uint8_t md[SHA1_LEN];
@@ -191,8 +190,10 @@ static long build_flow(const struct ev_sink *s, const struct flow *f, const stru
         tun.outer_dst_ip = tdst;
         m.tunnel = &tun;
     }
-    if (app)
+    if (app && app->detected)
         m.detection = ev_detection_fill(&det, app);
+    if (app && app->dns_host[0])
+        m.dns_host_name = (char *)app->dns_host;
     return encode(&m.base, out);
 }
 
@@ -317,7 +318,7 @@ long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct s
     memcpy(&snap, it->data, sizeof(snap));
     if (snap.f.tunnel)
         snap.f.tunnel = &snap.tunnel;
-    compute_digest(s, &snap.f, digest);
+    ev_flow_digest(s, &snap.f, digest);
     switch (it->tag) {
     case EV_FLOW:
         return build_flow(s, &snap.f, app, digest, snap.now_us, out);

@@ -21,6 +21,10 @@ void ev_flow_queue(struct ev_sink *s, struct ev_batch *b, int tag, const struct 
 /* Size of a queued flow item; the exporter recycles them (evq_recycle). */
 size_t ev_flow_item_size(void);
 
+/* The flow's digest (SHA-1 of its key, interface and first-seen time), hex:
+ * the value every event about the flow carries. */
+void ev_flow_digest(const struct ev_sink *s, const struct flow *f, char hex[EV_DIGEST_HEXLEN]);
+
 /* Exporter thread: build and pack a queued flow event at the end of out
  * (with EV_SEQ_ROOM spare bytes after it); returns its length or -1. */
 long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct sbuf *out);

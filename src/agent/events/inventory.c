@@ -76,6 +76,7 @@ void ev_agent_status(struct ev_sink *s, const struct agent_status_vals *v, uint6
     m.event_queue_depth = v->event_queue_depth;
     m.flow_table_size = v->flow_table_size;
     m.flow_bytes = v->flow_bytes;
+    m.dns_malformed = v->dns_malformed;
     ev_emit(s, EV_AGENT_STATUS, &m.base);
 }
 

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "dpi/dns.h"
 #include "packet_events.h"
 
 #define IP6_EXT_MAX 8
@@ -245,6 +246,56 @@ static void icmp(struct pctx *c, const struct pkt_layer *l, int v6)
     }
 }
 
+/* DnsHeader and MdnsHeader have the same fields. */
+#define FILL_DNS_HEADER(c, m, h)                                                                   \
+    do {                                                                                           \
+        PSTAMP(c, m);                                                                              \
+        (m).transaction_id = (h).id;                                                               \
+        (m).flags = (h).flags;                                                                     \
+        (m).qdcount = (h).qdcount;                                                                 \
+        (m).ancount = (h).ancount;                                                                 \
+        (m).nscount = (h).nscount;                                                                 \
+        (m).arcount = (h).arcount;                                                                 \
+        (m).qname = (h).qname;                                                                     \
+    } while (0)
+
+/*
+ * The DNS header record of the transport payload, when the innermost UDP
+ * or TCP header has port 53 or 5353 on either side. Over TCP the message
+ * starts after its two-byte length; a message not whole in this packet, or
+ * malformed, gets no record.
+ */
+static void dns_header(struct pctx *c, int tcp)
+{
+    const struct pkt *p = c->p;
+    int mdns = p->sport == MDNS_PORT || p->dport == MDNS_PORT;
+    int tag = mdns ? EV_MDNS_HEADER : EV_DNS_HEADER;
+    const uint8_t *d = p->data + p->payload_off;
+    size_t len = p->payload_len;
+    struct dns_header h;
+
+    if (!ev_enabled(c->s, tag) || !dns_port(c->s, p->sport, p->dport) ||
+        p->payload_off >= p->caplen || len > p->caplen - p->payload_off)
+        return;
+    if (tcp) {
+        if (len < DNS_TCP_LEN_PREFIX || rd16(d) + (size_t)DNS_TCP_LEN_PREFIX > len)
+            return;
+        len = rd16(d);
+        d += DNS_TCP_LEN_PREFIX;
+    }
+    if (dns_header_parse(d, len, &h) < 0)
+        return;
+    if (mdns) {
+        Sonde__V1__MdnsHeader m = SONDE__V1__MDNS_HEADER__INIT;
+        FILL_DNS_HEADER(c, m, h);
+        ev_emit(c->s, tag, &m.base);
+    } else {
+        Sonde__V1__DnsHeader m = SONDE__V1__DNS_HEADER__INIT;
+        FILL_DNS_HEADER(c, m, h);
+        ev_emit(c->s, tag, &m.base);
+    }
+}
+
 void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface, uint64_t ether_id)
 {
     struct pctx c;
@@ -279,10 +330,14 @@ void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface,
         case PKT_L_TCP:
             if (ev_enabled(s, EV_TCP) && l->len >= 20)
                 tcp(&c, l);
+            if (l->off == p->l4_off && p->payload_len)
+                dns_header(&c, 1);
             break;
         case PKT_L_UDP:
             if (ev_enabled(s, EV_UDP) && l->len >= 8)
                 udp(&c, l);
+            if (l->off == p->l4_off && p->payload_len)
+                dns_header(&c, 0);
             break;
         case PKT_L_ICMP4:
             if (ev_enabled(s, EV_ICMP4) && l->len >= 4)

@@ -244,6 +244,8 @@ static void clock_advance(struct flow_engine *e, uint64_t ts)
     }
     if (e->now_us >= e->next_expire_us) {
         expire(e);
+        if (e->ops->tick)
+            e->ops->tick(e->ctx, e->now_us);
         e->next_expire_us = e->now_us + EXPIRE_CHECK_US;
     }
     if (e->next_stats_us && e->now_us >= e->next_stats_us) {
@@ -340,6 +342,8 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
         f->flags |= FLOW_F_DETECTED;
         report(e, f);
     }
+    if (e->ops->payload && p->payload_len && p->l4_off)
+        e->ops->payload(e->ctx, f, p, side);
     list = flow_list_for(f);
     if (list != f->list || f->last_us >= f->list_us + FLOW_TOUCH_US ||
         f->stats_round != e->stats_round) {

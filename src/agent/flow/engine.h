@@ -48,6 +48,10 @@ struct flow_engine_ops {
      */
     int (*inspect)(void *ctx, struct flow *f, const struct pkt *p);
     void (*conclude)(void *ctx, struct flow *f);
+    /* Application records, or NULL: every packet with a payload, from key
+     * side `side`, after accounting; and once per second of packet time. */
+    void (*payload)(void *ctx, struct flow *f, const struct pkt *p, int side);
+    void (*tick)(void *ctx, uint64_t now_us);
 };
 
 /* Per-source counters the interface_stats need from the workers. */
