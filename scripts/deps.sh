@@ -6,7 +6,7 @@ set -eu
 
 PKGS="
 build-essential meson ninja-build pkg-config clang-format
-libpcap-dev libndpi-dev libldns-dev protobuf-c-compiler libprotobuf-c-dev
+libpcap-dev libndpi-dev libldns-dev clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev
 libssl-dev libjansson-dev libcmocka-dev
 tshark tcpdump tcpreplay softflowd libndpi-bin
 python3 python3-pytest python3-scapy time

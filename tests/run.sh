@@ -25,3 +25,27 @@ echo "== integration tests ($BUILD)"
 SONDE_BUILD="$BUILD" $PY -m pytest -q -p no:cacheprovider tests/integration
 echo "== integration tests under ASan+UBSan ($SAN)"
 SONDE_BUILD="$SAN" $PY -m pytest -q -p no:cacheprovider tests/integration
+
+# libFuzzer: decode + flows + nDPI + DNS on one packet per input, under
+# ASan+UBSan, for a bounded time (FUZZ_SECONDS, default 120), seeded with
+# packets of the corpus captures when they are there. A crash, a leak or a
+# sanitizer report fails the run; the input that caused it is left in
+# build-fuzz/ (crash-*, leak-*) to reproduce with
+#   build-fuzz/tests/fuzz/fuzz_packet build-fuzz/crash-...
+FUZZ=${FUZZ:-build-fuzz}
+CORPUS=${SONDE_CORPUS:-../shared/corpus/ndpi-4.2}
+echo "== fuzzing decode + DPI for ${FUZZ_SECONDS:-120} s ($FUZZ)"
+[ -f "$FUZZ/build.ninja" ] ||
+    CC=clang meson setup "$FUZZ" --buildtype=debugoptimized -Dfuzz=true -Db_lto=false \
+        -Db_sanitize=address,undefined -Db_lundef=false
+ninja -C "$FUZZ" tests/fuzz/fuzz_packet
+mkdir -p "$FUZZ/fuzz-corpus" "$FUZZ/fuzz-seeds"
+if [ -d "$CORPUS" ]; then
+    $PY tests/fuzz/seeds.py "$CORPUS" "$FUZZ/fuzz-seeds"
+else
+    echo "fuzz: no corpus at $CORPUS; starting from nothing"
+fi
+"$FUZZ/tests/fuzz/fuzz_packet" -max_total_time="${FUZZ_SECONDS:-120}" -rss_limit_mb=4096 \
+    -artifact_prefix="$FUZZ/" -print_final_stats=1 "$FUZZ/fuzz-corpus" "$FUZZ/fuzz-seeds" \
+    2>"$FUZZ/fuzz.log" || { tail -60 "$FUZZ/fuzz.log"; exit 1; }
+tail -12 "$FUZZ/fuzz.log"
