@@ -177,7 +177,7 @@ static void setup_ops(struct agent *a)
         a->ops.inspect = cb_inspect;
         a->ops.conclude = cb_conclude;
     }
-    if (a->dns_cache || ev_enabled(&a->sink, EV_DNS)) {
+    if (!a->cfg->no_dpi && (a->dns_cache || ev_enabled(&a->sink, EV_DNS))) {
         a->ops.payload = cb_payload;
         a->ops.tick = cb_tick;
     }
@@ -702,8 +702,10 @@ static int setup_workers(struct agent *a)
         fs.max_flows = 16;
     fs.local = &a->local;
     /* Flow events name the other side from DNS answers: keep the cache
-     * only when they are wanted. */
-    if (ev_enabled(&a->sink, EV_FLOW) && (a->dns_cache = dns_cache_new(DNS_CACHE_SLOTS)) == NULL)
+     * only when they are wanted. Like nDPI, DNS is application-layer work,
+     * which --no-dpi leaves out altogether. */
+    if (!c->no_dpi && ev_enabled(&a->sink, EV_FLOW) &&
+        (a->dns_cache = dns_cache_new(DNS_CACHE_SLOTS)) == NULL)
         return -1;
     setup_ops(a);
     a->w = calloc((size_t)a->nworkers, sizeof(*a->w));
