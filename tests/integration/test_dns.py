@@ -170,3 +170,20 @@ def test_flow_named_by_dns(dns_run):
     others = [e for e in dns_run if e["type"] == "flow" and e["ip_protocol"] == 1
               and e["other_ip"] == "127.0.0.1"]
     assert others and all(f["dns_host_name"] == "" for f in others)
+
+
+def test_flow_named_without_dns_events(agent, real_capture, tmp_path):
+    """The hint cache works from the responses alone when dns events are off."""
+    r = util.run_agent(["-r", real_capture.pcap, "--threads", "1", "--events", "flow",
+                        "--dns-port", real_capture.summary["ports"]["dns"]], tmp_path=tmp_path)
+    assert not [e for e in r.events if e["type"] == "dns"]
+    named = {e["other_ip"]: e["dns_host_name"] for e in r.events
+             if e["type"] == "flow" and e["ip_protocol"] == 1}
+    assert named.get("127.0.0.2") == "ping.example.test"
+
+
+def test_no_dpi_means_no_dns(agent, real_capture, tmp_path):
+    r = util.run_agent(["-r", real_capture.pcap, "--no-dpi", "--events", "dns,flow",
+                        "--dns-port", real_capture.summary["ports"]["dns"]], tmp_path=tmp_path)
+    assert not [e for e in r.events if e["type"] == "dns"]
+    assert all(e["dns_host_name"] == "" for e in r.events if e["type"] == "flow")

@@ -292,6 +292,12 @@ static size_t slot_of(const struct flow *f, uint64_t first_us, uint16_t id)
     return (size_t)h & (DNS_PENDING - 1);
 }
 
+/* Whether q is the query of flow f with transaction id `id`. */
+static int is_query_of(const struct dns_query *q, const struct flow *f, uint16_t id)
+{
+    return q->used && q->f == f && q->first_us == f->first_us && q->id == id;
+}
+
 /* One whole message of flow f from key side `side`. */
 static void message(struct dns_tracker *t, const struct flow *f, const struct pkt *p, int side,
                     const uint8_t *data, size_t len, int tcp)
@@ -300,25 +306,29 @@ static void message(struct dns_tracker *t, const struct flow *f, const struct pk
     uint16_t flags;
     struct dns_query *q;
     int mdns = p->sport == MDNS_PORT || p->dport == MDNS_PORT;
+    int events = ev_enabled(t->sink, EV_DNS);
 
-    if (len < DNS_HEADER_LEN || ldns_wire2pkt(&m, data, len) != LDNS_STATUS_OK) {
+    if (len < DNS_HEADER_LEN) {
         t->malformed++;
         return;
     }
     flags = rd16(data + 2);
+    /* Without dns events only responses matter (the hint cache), and not
+     * mDNS ones: leave the rest unparsed. */
+    if (!events && (mdns || !(flags & DNS_FLAG_QR)))
+        return;
+    if (ldns_wire2pkt(&m, data, len) != LDNS_STATUS_OK) {
+        t->malformed++;
+        return;
+    }
     q = &t->q[slot_of(f, f->first_us, ldns_pkt_id(m))];
     if (mdns) { /* mostly unsolicited: each message is its own record */
-        if (ev_enabled(t->sink, EV_DNS))
-            emit_mdns(t, f, p, side, m, data, tcp);
+        emit_mdns(t, f, p, side, m, data, tcp);
         ldns_pkt_free(m); /* mDNS names stay out of the hint cache: link-local, unasked */
         return;
     }
     if (!(flags & DNS_FLAG_QR)) { /* a query: wait for its response */
-        if (!ev_enabled(t->sink, EV_DNS)) {
-            ldns_pkt_free(m);
-            return;
-        }
-        if (q->used && q->f == f && q->first_us == f->first_us && q->id == ldns_pkt_id(m)) {
+        if (is_query_of(q, f, ldns_pkt_id(m))) {
             ldns_pkt_free(m); /* a retransmission: keep the first one's time */
             return;
         }
@@ -337,16 +347,14 @@ static void message(struct dns_tracker *t, const struct flow *f, const struct pk
         ev_flow_digest(t->sink, f, q->digest);
         return;
     }
-    if (!ev_enabled(t->sink, EV_DNS)) { /* only the hint cache wants it */
+    if (!events) { /* only the hint cache wants it */
         char qname[DNS_NAME_MAX] = "";
         const ldns_rr_list *qd = ldns_pkt_question(m);
 
         if (ldns_rr_list_rr_count(qd))
             rdf_text(ldns_rr_owner(ldns_rr_list_rr(qd, 0)), qname, sizeof(qname));
         learn_names(t, m, qname, p->ts_us);
-        if (q->used && q->f == f && q->first_us == f->first_us && q->id == ldns_pkt_id(m))
-            query_clear(q);
-    } else if (q->used && q->f == f && q->first_us == f->first_us && q->id == ldns_pkt_id(m)) {
+    } else if (is_query_of(q, f, ldns_pkt_id(m))) {
         emit(t, q, m, data, p->ts_us, &q->key, q->client_side, q->digest, tcp);
         query_clear(q);
     } else { /* the query was not seen */
