@@ -36,8 +36,10 @@ echo "== making real traffic on lo (HTTP, HTTPS, DNS, ICMP, UDP) ..."
 $PY "$ROOT/tests/integration/gen_traffic.py" "$WORK" >/dev/null
 PCAP="$WORK/traffic.pcap"
 
-echo "== sonde-agent -r traffic.pcap --threads 1 -o json:events.jsonl"
-"$AGENT" -r "$PCAP" --threads 1 -o "json:$WORK/events.jsonl"
+# dnsmasq listened on a free port: name it to the agent as a DNS port
+DNS_PORT=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["ports"]["dns"])' "$WORK/traffic.json")
+echo "== sonde-agent -r traffic.pcap --threads 1 --dns-port $DNS_PORT -o json:events.jsonl"
+"$AGENT" -r "$PCAP" --threads 1 --dns-port "$DNS_PORT" -o "json:$WORK/events.jsonl"
 
 $PY - "$WORK/events.jsonl" "$WORK/traffic.json" <<'EOF'
 import collections, json, sys
@@ -84,6 +86,14 @@ print(line(["-" * w for w in widths]))
 for r in rows:
     print(line(r[1:]))
 
+dns = [e for e in events if e["type"] == "dns"]
+print()
+print("dns transactions (%d):" % len(dns))
+for e in dns:
+    ans = ", ".join("%s %s" % (a["rr_type_name"], a["data"]) for a in e.get("answers", []))
+    print("  %-4s %-20s %-5s %-8s %6d us  %s" % (e["transport"], e["query_name"], e["query_type_name"],
+          e.get("rcode_name", "-"), e.get("response_time_us", 0), ans[:70]))
+print()
 stats = [e for e in events if e["type"] == "interface_stats"]
 if stats:
     s = stats[-1]
