@@ -54,7 +54,7 @@ struct worker {
     struct dpi *dpi;         /* NULL with --no-dpi */
     struct flow_app *app;    /* detection result for the flow being reported (dpi.h) */
     struct dns_tracker *dns; /* NULL when neither DNS events nor the hint cache are wanted */
-    struct flow_app *hint;   /* --no-dpi: carries a flow's dns_host_name alone */
+    struct flow_app *hint;   /* carries dns_host_name alone when detection has no result */
 };
 
 struct agent {
@@ -103,11 +103,8 @@ static struct flow_app *with_dns_name(struct worker *w, const struct flow *f)
     struct flow_app *app = w->app;
     const uint8_t *other = f->key.addr[!f->local];
 
-    if (!dns_cache_get(w->a->dns_cache, f->key.ip_version, other, w->eng.now_us, name)) {
-        if (app)
-            app->dns_host[0] = '\0';
-        return app;
-    }
+    if (!dns_cache_get(w->a->dns_cache, f->key.ip_version, other, w->eng.now_us, name))
+        return app; /* dpi.c zeroes its result: dns_host is "" */
     if (app == NULL) {
         app = w->hint;
         app->detected = 0;
@@ -173,11 +170,11 @@ static void setup_ops(struct agent *a)
     a->ops.report = cb_report;
     a->ops.stats = cb_stats;
     a->ops.purge = cb_purge;
-    if (!a->cfg->no_dpi) {
-        a->ops.inspect = cb_inspect;
-        a->ops.conclude = cb_conclude;
-    }
-    if (!a->cfg->no_dpi && (a->dns_cache || ev_enabled(&a->sink, EV_DNS))) {
+    if (a->cfg->no_dpi)
+        return;
+    a->ops.inspect = cb_inspect;
+    a->ops.conclude = cb_conclude;
+    if (a->dns_cache || ev_enabled(&a->sink, EV_DNS)) {
         a->ops.payload = cb_payload;
         a->ops.tick = cb_tick;
     }

@@ -158,7 +158,6 @@ int source_open_live(struct source *s, const char *ifname, const struct capture_
 int source_open_file(struct source *s, const char *path, const struct capture_opts *o, char *err)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
-
     FILE *f;
 
     source_init(s, path);

@@ -14,11 +14,10 @@
 #include "dns.h"
 #include "events/flow_events.h"
 
-#define DNS_HEADER_LEN  12
-#define DNS_FLAG_QR     0x8000
-#define DNS_MDNS_QU     0x8000 /* class top bit: mDNS unicast response / cache flush */
-#define DNS_ARENA       (64 * 1024)
-#define DNS_MAX_STRINGS (2 + 3 * DNS_MAX_ANSWERS)
+#define DNS_HEADER_LEN 12
+#define DNS_FLAG_QR    0x8000
+#define DNS_MDNS_QU    0x8000 /* class top bit: mDNS unicast response / cache flush */
+#define DNS_ARENA      (64 * 1024)
 
 /* A query waiting for its response. The flow pointer and first-seen time
  * only identify the flow; they are never followed (it may be gone). */
@@ -285,9 +284,9 @@ static void emit_mdns(struct dns_tracker *t, const struct flow *f, const struct 
     emit(t, &one, NULL, NULL, 0, &f->key, side, digest, tcp);
 }
 
-static size_t slot_of(const struct flow *f, uint64_t first_us, uint16_t id)
+static size_t slot_of(const struct flow *f, uint16_t id)
 {
-    uint64_t h = hash_mix64((uint64_t)(uintptr_t)f ^ first_us * 0x9e3779b97f4a7c15ULL ^ id);
+    uint64_t h = hash_mix64((uint64_t)(uintptr_t)f ^ f->first_us * 0x9e3779b97f4a7c15ULL ^ id);
 
     return (size_t)h & (DNS_PENDING - 1);
 }
@@ -321,7 +320,7 @@ static void message(struct dns_tracker *t, const struct flow *f, const struct pk
         t->malformed++;
         return;
     }
-    q = &t->q[slot_of(f, f->first_us, ldns_pkt_id(m))];
+    q = &t->q[slot_of(f, ldns_pkt_id(m))];
     if (mdns) { /* mostly unsolicited: each message is its own record */
         emit_mdns(t, f, p, side, m, data, tcp);
         ldns_pkt_free(m); /* mDNS names stay out of the hint cache: link-local, unasked */
