@@ -10,7 +10,7 @@ libpcap-dev libndpi-dev libldns-dev clang libclang-rt-14-dev protobuf-c-compiler
 libssl-dev libjansson-dev libcmocka-dev
 tshark tcpdump tcpreplay softflowd libndpi-bin
 python3 python3-pytest python3-scapy time
-curl dnsutils dnsmasq-base iproute2 iputils-ping openssl procps
+curl dnsutils dnsmasq-base iproute2 iputils-ping openssl procps nghttp2-server busybox
 "
 
 missing=""

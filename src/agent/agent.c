@@ -26,7 +26,10 @@
 #include "events/packet_events.h"
 #include "event.h"
 #include "export/export.h"
+#include "dpi/dhcp.h"
 #include "dpi/dns.h"
+#include "dpi/http.h"
+#include "dpi/tls.h"
 #include "dpi/dpi.h"
 #include "flow/engine.h"
 
@@ -54,6 +57,7 @@ struct worker {
     struct dpi *dpi;         /* NULL with --no-dpi */
     struct flow_app *app;    /* detection result for the flow being reported (dpi.h) */
     struct dns_tracker *dns; /* NULL when neither DNS events nor the hint cache are wanted */
+    struct http_tracker *http; /* NULL without http events */
     struct flow_app *hint;   /* carries dns_host_name alone when detection has no result */
 };
 
@@ -70,6 +74,7 @@ struct agent {
     struct worker *w;
     struct flow_engine_ops ops;  /* the workers' flow engine callbacks */
     struct dns_cache *dns_cache; /* address -> name from DNS answers; NULL if unused */
+    struct dhcp_tracker *dhcp;   /* shared by the workers; NULL without dhcp events */
     int nworkers;
     int workers_running;
     uint64_t dispatch_seed;
@@ -118,6 +123,8 @@ static void cb_report(void *ctx, struct flow *f)
     struct worker *w = ctx;
 
     ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW, f, with_dns_name(w, f), 0, w->eng.now_us);
+    if (w->app && w->app->has_tls)
+        tls_emit(&w->a->sink, f, w->app, w->eng.now_us);
     w->app = NULL; /* the event has its copy */
 }
 
@@ -132,6 +139,8 @@ static void cb_purge(void *ctx, struct flow *f, int reason)
 {
     struct worker *w = ctx;
 
+    if (w->http)
+        http_flow_end(w->http, f);
     ev_flow_queue(&w->a->sink, &w->batch, EV_FLOW_PURGE, f, NULL, reason, w->eng.now_us);
 }
 
@@ -153,15 +162,22 @@ static void cb_payload(void *ctx, struct flow *f, const struct pkt *p, int side)
 {
     struct worker *w = ctx;
 
-    if (dns_port(&w->a->sink, p->sport, p->dport))
+    if (w->dns && dns_port(&w->a->sink, p->sport, p->dport))
         dns_packet(w->dns, f, p, side);
+    else if (w->http && p->ip_proto == 6)
+        http_packet(w->http, f, p, side);
+    else if (w->a->dhcp && p->ip_proto == 17 && dhcp_port(p->sport, p->dport))
+        dhcp_packet(w->a->dhcp, f, p);
 }
 
 static void cb_tick(void *ctx, uint64_t now_us)
 {
     struct worker *w = ctx;
 
-    dns_expire(w->dns, now_us);
+    if (w->dns)
+        dns_expire(w->dns, now_us);
+    if (w->a->dhcp)
+        dhcp_expire(w->a->dhcp, now_us);
 }
 
 /* Only what is in use is called: a flow-only agent pays for no hooks. */
@@ -174,7 +190,8 @@ static void setup_ops(struct agent *a)
         return;
     a->ops.inspect = cb_inspect;
     a->ops.conclude = cb_conclude;
-    if (a->dns_cache || ev_enabled(&a->sink, EV_DNS)) {
+    if (a->dns_cache || ev_enabled(&a->sink, EV_DNS) || ev_enabled(&a->sink, EV_HTTP) ||
+        a->dhcp) {
         a->ops.payload = cb_payload;
         a->ops.tick = cb_tick;
     }
@@ -413,6 +430,7 @@ static void emit_status(struct agent *a)
             (uint32_t)(a->w[i].enqueued -
                        atomic_load_explicit(&a->w[i].taken, memory_order_relaxed));
     }
+    v.dhcp_malformed = dhcp_malformed(a->dhcp);
     v.flow_table_size = (uint64_t)a->cfg->max_flows;
     v.flow_bytes = v.flows_active * sizeof(struct flow);
     v.event_queue_depth = (uint32_t)evq_depth(&a->evq);
@@ -704,6 +722,9 @@ static int setup_workers(struct agent *a)
     if (!c->no_dpi && ev_enabled(&a->sink, EV_FLOW) &&
         (a->dns_cache = dns_cache_new(DNS_CACHE_SLOTS)) == NULL)
         return -1;
+    if (!c->no_dpi && ev_enabled(&a->sink, EV_DHCP) &&
+        (a->dhcp = dhcp_tracker_new(&a->sink)) == NULL)
+        return -1;
     setup_ops(a);
     a->w = calloc((size_t)a->nworkers, sizeof(*a->w));
     if (a->w == NULL)
@@ -717,7 +738,11 @@ static int setup_workers(struct agent *a)
             log_error("cannot start nDPI");
             return -1;
         }
-        if (a->ops.payload && (w->dns = dns_tracker_new(&a->sink, a->dns_cache)) == NULL)
+        if (!c->no_dpi && (a->dns_cache || ev_enabled(&a->sink, EV_DNS)) &&
+            (w->dns = dns_tracker_new(&a->sink, a->dns_cache)) == NULL)
+            return -1;
+        if (!c->no_dpi && ev_enabled(&a->sink, EV_HTTP) &&
+            (w->http = http_tracker_new(&a->sink)) == NULL)
             return -1;
         if (a->dns_cache && (w->hint = calloc(1, sizeof(*w->hint))) == NULL)
             return -1;
@@ -758,6 +783,7 @@ static void stop_workers(struct agent *a)
     if (a->nworkers == 1) {
         flow_engine_finish(&a->w[0].eng);
         dns_finish(a->w[0].dns);
+        dhcp_finish(a->dhcp);
         flush_inline(a);
         return;
     }
@@ -768,6 +794,7 @@ static void stop_workers(struct agent *a)
         if (a->w[i].started)
             pthread_join(a->w[i].thread, NULL);
     a->workers_running = 0;
+    dhcp_finish(a->dhcp); /* transactions span workers: after the last one */
 }
 
 static void free_workers(struct agent *a)
@@ -780,6 +807,7 @@ static void free_workers(struct agent *a)
         flow_engine_destroy(&a->w[i].eng);
         dpi_free(a->w[i].dpi);
         dns_tracker_free(a->w[i].dns);
+        http_tracker_free(a->w[i].http);
         free(a->w[i].hint);
         pring_destroy(&a->w[i].ring);
         ev_batch_free(&a->w[i].batch);
@@ -788,6 +816,8 @@ static void free_workers(struct agent *a)
     a->w = NULL;
     dns_cache_free(a->dns_cache);
     a->dns_cache = NULL;
+    dhcp_tracker_free(a->dhcp);
+    a->dhcp = NULL;
 }
 
 static int drop_privileges(const char *user)

@@ -358,16 +358,20 @@ static void test_endpoint(void **state)
     e.last_seen_at = 2;
     e.packets = 3;
     e.bytes = 4;
+    e.hostname = "printer";
     assert_json(&e.base, "{\"type\":\"endpoint\",\"agent_id\":\"a1\",\"seq\":7,"
                          "\"timestamp\":1700000000000,\"interface\":\"eth0\","
                          "\"mac\":\"aa:bb:cc:dd:ee:ff\",\"ip\":[\"192.168.1.2\",\"fe80::1\"],"
-                         "\"first_seen_at\":1,\"last_seen_at\":2,\"packets\":3,\"bytes\":4}");
+                         "\"first_seen_at\":1,\"last_seen_at\":2,\"packets\":3,\"bytes\":4,"
+                         "\"hostname\":\"printer\"}");
+    e.hostname = "";
     e.n_ip = 0;
     e.ip = NULL;
     assert_json(&e.base, "{\"type\":\"endpoint\",\"agent_id\":\"a1\",\"seq\":7,"
                          "\"timestamp\":1700000000000,\"interface\":\"eth0\","
                          "\"mac\":\"aa:bb:cc:dd:ee:ff\",\"ip\":[],"
-                         "\"first_seen_at\":1,\"last_seen_at\":2,\"packets\":3,\"bytes\":4}");
+                         "\"first_seen_at\":1,\"last_seen_at\":2,\"packets\":3,\"bytes\":4,"
+                         "\"hostname\":\"\"}");
 }
 
 static void test_interface_stats(void **state)
@@ -429,7 +433,7 @@ static void test_agent_status(void **state)
                 "\"packets\":18446744073709551615,\"capture_dropped\":0,\"queue_dropped\":0,"
                 "\"events\":0,\"events_dropped\":0,\"discarded\":0,"
                 "\"worker_queue_depth\":[0,7,4294967295],\"event_queue_depth\":0,"
-                "\"flow_table_size\":65536,\"flow_bytes\":0,\"dns_malformed\":0}");
+                "\"flow_table_size\":65536,\"flow_bytes\":0,\"dns_malformed\":0,\"dhcp_malformed\":0}");
 }
 
 static void test_eth_bytes(void **state)
@@ -909,6 +913,9 @@ static const struct {
     {7, "flow_stats", &sonde__v1__flow_stats__descriptor},
     {8, "flow_purge", &sonde__v1__flow_purge__descriptor},
     {9, "dns", &sonde__v1__dns__descriptor},
+    {10, "tls", &sonde__v1__tls__descriptor},
+    {11, "http", &sonde__v1__http__descriptor},
+    {12, "dhcp", &sonde__v1__dhcp__descriptor},
     {20, "eth", &sonde__v1__eth__descriptor},
     {21, "arp", &sonde__v1__arp__descriptor},
     {22, "ip4", &sonde__v1__ip4__descriptor},
@@ -919,6 +926,7 @@ static const struct {
     {27, "icmp6", &sonde__v1__icmp6__descriptor},
     {28, "dns_header", &sonde__v1__dns_header__descriptor},
     {29, "mdns_header", &sonde__v1__mdns_header__descriptor},
+    {30, "dhcp_header", &sonde__v1__dhcp_header__descriptor},
 };
 #define N_MEMBERS (sizeof(members) / sizeof(members[0]))
 
@@ -947,8 +955,8 @@ static void test_registry(void **state)
     /* Not Event members. */
     assert_null(schema_event_descriptor(0));
     assert_null(schema_event_descriptor(-1));
-    assert_null(schema_event_descriptor(10));
-    assert_null(schema_event_descriptor(30));
+    assert_null(schema_event_descriptor(13));
+    assert_null(schema_event_descriptor(31));
     assert_null(schema_event_descriptor(1 << 28));
     assert_int_equal(schema_event_tag_by_name(""), 0);
     assert_int_equal(schema_event_tag_by_name(NULL), 0);
@@ -1245,7 +1253,7 @@ static void test_pbfile_round_trip(void **state)
 
 static void test_pbfile_frame_refused(void **state)
 {
-    int bad_tags[] = {0, -1, 10, 30, 1 << 29};
+    int bad_tags[] = {0, -1, 13, 31, 1 << 29};
     uint8_t one = 0;
     uint8_t *huge;
     struct sbuf b;

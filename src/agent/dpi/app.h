@@ -38,6 +38,7 @@ struct flow_app {
         char ja3c[APP_HASH_MAX], ja3s[APP_HASH_MAX];
         char alpn[APP_TEXT_MAX], versions[APP_NAME_MAX];
         char issuer[APP_TEXT_MAX], subject[APP_TEXT_MAX], server_names[APP_TEXT_MAX];
+        char alpn_server[APP_NAME_MAX]; /* read by sonde: nDPI 4.2 keeps only the client's */
     } tls;
     uint8_t has_tls;
     struct {
@@ -49,6 +50,9 @@ struct flow_app {
     struct {
         char fingerprint[APP_BANNER_MAX], class_ident[APP_BANNER_MAX];
     } dhcp;
+    uint32_t quic_version; /* long-header version of a QUIC flow, 0 if none seen */
+    uint8_t is_quic;
+    char mdns_answer[APP_HOST_MAX];
     struct {
         char client[APP_BANNER_MAX], server[APP_BANNER_MAX];
         char hassh_client[APP_HASH_MAX], hassh_server[APP_HASH_MAX];

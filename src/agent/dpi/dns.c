@@ -140,18 +140,25 @@ static char *type_name(struct dns_tracker *t, ldns_rr_type type)
     return r;
 }
 
-/* All rdata fields of rr, space separated ("10 mx.example"). */
-static char *rr_data(struct dns_tracker *t, const ldns_rr *rr)
+/* All rdata fields of rr, space separated ("10 mx.example"), into buf. */
+static size_t rr_text(const ldns_rr *rr, char *buf, size_t size)
 {
-    char buf[1024];
     size_t i, n = 0;
 
     buf[0] = '\0';
-    for (i = 0; i < ldns_rr_rd_count(rr) && n + 2 < sizeof(buf); i++) {
+    for (i = 0; i < ldns_rr_rd_count(rr) && n + 2 < size; i++) {
         if (i)
             buf[n++] = ' ';
-        n += rdf_text(ldns_rr_rdf(rr, i), buf + n, sizeof(buf) - n);
+        n += rdf_text(ldns_rr_rdf(rr, i), buf + n, size - n);
     }
+    return n;
+}
+
+static char *rr_data(struct dns_tracker *t, const ldns_rr *rr)
+{
+    char buf[1024];
+    size_t n = rr_text(rr, buf, sizeof(buf));
+
     return arena_put(t, buf, n);
 }
 
@@ -437,4 +444,22 @@ int dns_header_parse(const uint8_t *data, size_t len, struct dns_header *h)
         rdf_text(ldns_rr_owner(ldns_rr_list_rr(qd, 0)), h->qname, sizeof(h->qname));
     ldns_pkt_free(m);
     return 0;
+}
+
+int dns_first_answer(const uint8_t *data, size_t len, char *out, size_t size)
+{
+    ldns_pkt *m = NULL;
+    const ldns_rr_list *an;
+    int found = 0;
+
+    if (size == 0 || len < DNS_HEADER_LEN || rd16(data + 6) == 0 ||
+        ldns_wire2pkt(&m, data, len) != LDNS_STATUS_OK)
+        return 0;
+    an = ldns_pkt_answer(m);
+    if (ldns_rr_list_rr_count(an)) {
+        rr_text(ldns_rr_list_rr(an, 0), out, size);
+        found = 1;
+    }
+    ldns_pkt_free(m);
+    return found;
 }

@@ -83,4 +83,8 @@ struct dns_header {
 /* Parse the DNS message in data[0 .. len). Returns 0, or -1 if malformed. */
 int dns_header_parse(const uint8_t *data, size_t len, struct dns_header *h);
 
+/* The data of the first answer of the message in data[0 .. len), in
+ * presentation form, into out (cut to size). Returns 1, or 0 if none. */
+int dns_first_answer(const uint8_t *data, size_t len, char *out, size_t size);
+
 #endif

@@ -12,7 +12,10 @@
 
 #include <ndpi/ndpi_api.h>
 
+#include "dns.h"
 #include "dpi.h"
+#include "quic.h"
+#include "tls.h"
 
 #define US_PER_MS 1000
 
@@ -28,10 +31,22 @@ struct dpi_pooled {
     struct dpi_pooled *next;
 };
 
+/*
+ * What sonde reads itself from the packets under inspection, where nDPI
+ * 4.2 keeps nothing: it lives right after nDPI's flow state, in the same
+ * allocation, so it costs nothing once detection is over.
+ */
+struct dpi_extra {
+    uint32_t quic_version;
+    char alpn_server[APP_NAME_MAX];
+    char mdns_answer[APP_HOST_MAX];
+};
+
 struct dpi {
     struct ndpi_detection_module_struct *mod;
     unsigned max_packets;
-    uint32_t flow_size; /* sizeof(struct ndpi_flow_struct) of the library we run with */
+    size_t flow_size;   /* sizeof(struct ndpi_flow_struct) of the library we run with */
+    size_t extra_off;   /* where struct dpi_extra starts: flow_size, aligned */
     struct dpi_pooled *pool;
     unsigned npool;
     struct flow_app app; /* the result being handed to the flow event */
@@ -54,6 +69,7 @@ struct dpi *dpi_new(unsigned max_packets)
     ndpi_finalize_initialization(d->mod);
     d->max_packets = max_packets ? max_packets : DPI_PACKETS_DEFAULT;
     d->flow_size = ndpi_detection_get_sizeof_ndpi_flow_struct();
+    d->extra_off = (d->flow_size + _Alignof(struct dpi_extra) - 1) & ~(_Alignof(struct dpi_extra) - 1);
     return d;
 }
 
@@ -99,11 +115,41 @@ static struct ndpi_flow_struct *flow_state_new(struct dpi *d)
     struct dpi_pooled *p = d->pool;
 
     if (p == NULL)
-        return calloc(1, d->flow_size);
+        return calloc(1, d->extra_off + sizeof(struct dpi_extra));
     d->pool = p->next;
     d->npool--;
-    memset(p, 0, d->flow_size);
+    memset(p, 0, d->extra_off + sizeof(struct dpi_extra));
     return (struct ndpi_flow_struct *)(void *)p;
+}
+
+static struct dpi_extra *extra_of(const struct dpi *d, struct ndpi_flow_struct *nf)
+{
+    return (struct dpi_extra *)(void *)((char *)nf + d->extra_off);
+}
+
+/* Read what nDPI does not keep from one inspected packet. */
+static void extra_packet(struct dpi *d, struct ndpi_flow_struct *nf, const struct pkt *p)
+{
+    struct dpi_extra *x = extra_of(d, nf);
+    const uint8_t *data = p->data + p->payload_off;
+    size_t len;
+
+    if (p->payload_len == 0 || p->payload_off >= p->caplen)
+        return;
+    len = p->caplen - p->payload_off;
+    if (len > p->payload_len)
+        len = p->payload_len;
+    if (p->ip_proto == 6) {
+        if (x->alpn_server[0] == '\0')
+            tls_server_alpn(data, len, x->alpn_server, sizeof(x->alpn_server));
+        return;
+    }
+    if (p->ip_proto != 17)
+        return;
+    if (x->quic_version == 0)
+        x->quic_version = quic_version(data, len);
+    if (x->mdns_answer[0] == '\0' && (p->sport == MDNS_PORT || p->dport == MDNS_PORT))
+        dns_first_answer(data, len, x->mdns_answer, sizeof(x->mdns_answer));
 }
 
 /* Copy a C string into a fixed buffer, cut to fit; NULL gives "". Once per
@@ -165,6 +211,7 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
                               ndpi_protocol proto, int guessed, int complete)
 {
     struct flow_app *a = &d->app;
+    const struct dpi_extra *x = extra_of(d, nf);
     ndpi_protocol_category_t pcat;
     ndpi_protocol alone;
     char name[APP_NAME_MAX];
@@ -205,8 +252,16 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
     /* nf->protos is a union: read only the member of the detected protocol. */
     if (is_proto(&proto, NDPI_PROTOCOL_TLS) || is_proto(&proto, NDPI_PROTOCOL_DTLS) ||
         is_proto(&proto, NDPI_PROTOCOL_QUIC) || is_proto(&proto, NDPI_PROTOCOL_MAIL_SMTPS) ||
-        is_proto(&proto, NDPI_PROTOCOL_MAIL_IMAPS) || is_proto(&proto, NDPI_PROTOCOL_MAIL_POPS))
+        is_proto(&proto, NDPI_PROTOCOL_MAIL_IMAPS) || is_proto(&proto, NDPI_PROTOCOL_MAIL_POPS)) {
         fill_tls(a, nf);
+        put(a->tls.alpn_server, sizeof(a->tls.alpn_server), x->alpn_server);
+    }
+    if (is_proto(&proto, NDPI_PROTOCOL_QUIC)) {
+        a->is_quic = 1;
+        a->quic_version = x->quic_version;
+    }
+    if (is_proto(&proto, NDPI_PROTOCOL_MDNS))
+        put(a->mdns_answer, sizeof(a->mdns_answer), x->mdns_answer);
     /* nf->http is outside the union: QUIC keeps its user agent there too. */
     if (is_proto(&proto, NDPI_PROTOCOL_HTTP) || nf->http.url || nf->http.response_status_code ||
         nf->http.user_agent)
@@ -255,6 +310,7 @@ int dpi_packet(struct dpi *d, struct flow *f, const struct pkt *p, struct flow_a
         len = 0xffff;
     proto = ndpi_detection_process_packet(d->mod, nf, p->data + p->l3_off, (unsigned short)len,
                                           p->ts_us / US_PER_MS);
+    extra_packet(d, nf, p);
     f->dpi_packets++;
     if (f->dpi_packets < d->max_packets &&
         (proto.app_protocol == NDPI_PROTOCOL_UNKNOWN || ndpi_extra_dissection_possible(d->mod, nf)))

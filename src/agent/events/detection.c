@@ -8,6 +8,8 @@
 
 #include "detection.h"
 #include "dpi/dpi.h"
+#include "dpi/quic.h"
+#include "emit.h"
 
 /* The CN of a distinguished name as nDPI writes it ("C=US, O=x, CN=name"). */
 static void dn_cn(char *out, size_t size, const char *dn)
@@ -52,9 +54,6 @@ static void fill_risks(struct ev_detection *x, const struct flow_app *a)
 
 static void fill_ssl(struct ev_detection *x, const struct flow_app *a)
 {
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
     sonde__v1__ssl__init(&x->ssl);
     x->ssl.version = a->tls.version;
     x->ssl.version_name = (char *)a->tls.version_name;
@@ -70,13 +69,8 @@ static void fill_ssl(struct ev_detection *x, const struct flow_app *a)
     x->ssl.alpn = (char *)a->tls.alpn;
     x->ssl.tls_supported_versions = (char *)a->tls.versions;
     x->fingerprint[0] = '\0';
-    if (a->tls.has_fingerprint) {
-        for (i = 0; i < sizeof(a->tls.fingerprint); i++) {
-            x->fingerprint[2 * i] = digits[a->tls.fingerprint[i] >> 4];
-            x->fingerprint[2 * i + 1] = digits[a->tls.fingerprint[i] & 15];
-        }
-        x->fingerprint[2 * sizeof(a->tls.fingerprint)] = '\0';
-    }
+    if (a->tls.has_fingerprint)
+        ev_fmt_hex(x->fingerprint, a->tls.fingerprint, sizeof(a->tls.fingerprint));
     x->ssl.cert_fingerprint = x->fingerprint;
     x->ssl.not_before = a->tls.not_before;
     x->ssl.not_after = a->tls.not_after;
@@ -104,7 +98,7 @@ Sonde__V1__Detection *ev_detection_fill(struct ev_detection *x, const struct flo
     if (a->has_tls)
         fill_ssl(x, a);
     if (a->has_http) {
-        sonde__v1__http__init(&x->http);
+        sonde__v1__http_info__init(&x->http);
         x->http.method = (char *)a->http.method;
         x->http.url = (char *)a->http.url;
         x->http.user_agent = (char *)a->http.user_agent;
@@ -113,11 +107,21 @@ Sonde__V1__Detection *ev_detection_fill(struct ev_detection *x, const struct flo
         x->d.http = &x->http;
     }
     if (a->dhcp.fingerprint[0] || a->dhcp.class_ident[0]) {
-        sonde__v1__dhcp__init(&x->dhcp);
+        sonde__v1__dhcp_info__init(&x->dhcp);
         x->dhcp.fingerprint = (char *)a->dhcp.fingerprint;
         x->dhcp.class_ident = (char *)a->dhcp.class_ident;
+        x->dhcp.hostname = (char *)a->host; /* nDPI puts option 12 there */
         x->d.dhcp = &x->dhcp;
     }
+    if (a->is_quic) {
+        sonde__v1__quic__init(&x->quic);
+        x->quic.sni = (char *)a->host;
+        x->quic.version = a->quic_version;
+        x->quic.version_name = (char *)quic_version_name(a->quic_version, x->quic_version,
+                                                         sizeof(x->quic_version));
+        x->d.quic = &x->quic;
+    }
+    x->d.mdns_answer = (char *)a->mdns_answer;
     if (a->ssh.client[0] || a->ssh.server[0]) {
         sonde__v1__ssh__init(&x->ssh);
         x->ssh.client_banner = (char *)a->ssh.client;

@@ -16,9 +16,11 @@ struct ev_detection {
     Sonde__V1__Category cat;
     Sonde__V1__Risks risks;
     Sonde__V1__Ssl ssl;
-    Sonde__V1__Http http;
-    Sonde__V1__Dhcp dhcp;
+    Sonde__V1__HttpInfo http;
+    Sonde__V1__DhcpInfo dhcp;
     Sonde__V1__Ssh ssh;
+    Sonde__V1__Quic quic;
+    char quic_version[16];
     char *risk_names[EV_DETECTION_RISKS];
     uint32_t risk_ids[EV_DETECTION_RISKS];
     char fingerprint[41];

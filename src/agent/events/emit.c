@@ -112,3 +112,15 @@ void ev_fmt_mac(char *buf, const uint8_t *mac)
         buf[3 * i + 2] = i < 5 ? ':' : '\0';
     }
 }
+
+void ev_fmt_hex(char *buf, const uint8_t *data, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        buf[2 * i] = hex[data[i] >> 4];
+        buf[2 * i + 1] = hex[data[i] & 15];
+    }
+    buf[2 * n] = '\0';
+}

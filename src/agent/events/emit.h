@@ -16,6 +16,7 @@
 #define SONDE_EMIT_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -34,6 +35,9 @@ enum ev_tag {
     EV_FLOW_STATS = 7,
     EV_FLOW_PURGE = 8,
     EV_DNS = 9,
+    EV_TLS = 10,
+    EV_HTTP = 11,
+    EV_DHCP = 12,
     EV_ETH = 20,
     EV_ARP = 21,
     EV_IP4 = 22,
@@ -44,6 +48,7 @@ enum ev_tag {
     EV_ICMP6 = 27,
     EV_DNS_HEADER = 28,
     EV_MDNS_HEADER = 29,
+    EV_DHCP_HEADER = 30,
     EV_TAG_MAX = 63
 };
 
@@ -51,11 +56,12 @@ enum ev_tag {
 #define EV_DEFAULT_MASK                                                                            \
     (EV_MASK(EV_AGENT_HELLO) | EV_MASK(EV_AGENT_STATUS) | EV_MASK(EV_INTERFACE) |                  \
      EV_MASK(EV_INTERFACE_STATS) | EV_MASK(EV_ENDPOINT) | EV_MASK(EV_FLOW) |                       \
-     EV_MASK(EV_FLOW_STATS) | EV_MASK(EV_FLOW_PURGE) | EV_MASK(EV_DNS))
+     EV_MASK(EV_FLOW_STATS) | EV_MASK(EV_FLOW_PURGE) | EV_MASK(EV_DNS) | EV_MASK(EV_TLS) |        \
+     EV_MASK(EV_HTTP) | EV_MASK(EV_DHCP))
 #define EV_PACKET_MASK                                                                             \
     (EV_MASK(EV_ETH) | EV_MASK(EV_ARP) | EV_MASK(EV_IP4) | EV_MASK(EV_IP6) | EV_MASK(EV_TCP) |     \
      EV_MASK(EV_UDP) | EV_MASK(EV_ICMP4) | EV_MASK(EV_ICMP6) | EV_MASK(EV_DNS_HEADER) |            \
-     EV_MASK(EV_MDNS_HEADER))
+     EV_MASK(EV_MDNS_HEADER) | EV_MASK(EV_DHCP_HEADER))
 
 #define EV_MAX_SOURCES   64
 #define EV_MAX_DNS_PORTS 8 /* --dns-port */
@@ -123,5 +129,7 @@ void ev_batch_free(struct ev_batch *b);
 #define EV_MAC_STRLEN 18
 void ev_fmt_ip(char *buf, int ip_version, const uint8_t *addr);
 void ev_fmt_mac(char *buf, const uint8_t *mac);
+/* n bytes as lowercase hex; buf holds 2 * n + 1. */
+void ev_fmt_hex(char *buf, const uint8_t *data, size_t n);
 
 #endif

@@ -77,6 +77,7 @@ void ev_agent_status(struct ev_sink *s, const struct agent_status_vals *v, uint6
     m.flow_table_size = v->flow_table_size;
     m.flow_bytes = v->flow_bytes;
     m.dns_malformed = v->dns_malformed;
+    m.dhcp_malformed = v->dhcp_malformed;
     ev_emit(s, EV_AGENT_STATUS, &m.base);
 }
 

@@ -15,7 +15,7 @@ struct agent_status_vals {
     uint32_t cpu_cores;
     struct flow_engine_counters flows;
     uint64_t flows_active, flow_table_size, flow_bytes;
-    uint64_t dns_malformed;
+    uint64_t dns_malformed, dhcp_malformed;
     uint32_t nworkers;
     uint32_t worker_queue_depth[FLOW_MAX_SOURCES];
     uint32_t event_queue_depth;

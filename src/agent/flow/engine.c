@@ -307,6 +307,7 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
     struct flow *f;
     uint16_t sport = p->sport, dport = p->dport;
     uint64_t hash;
+    uint32_t retransmits = 0;
     int side, list, established = 0;
 
     if (source >= FLOW_MAX_SOURCES)
@@ -329,6 +330,7 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
     }
     account(f, p, side);
     if (k.proto == 6 && p->l4_off) {
+        retransmits = f->retransmits;
         established = flow_tcp_update(f, p, side, &e->src[source]);
     } else if (k.proto != 6 && f->pkts[!side] > 0) {
         established = 1; /* a reply */
@@ -342,7 +344,8 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
         f->flags |= FLOW_F_DETECTED;
         report(e, f);
     }
-    if (e->ops->payload && p->payload_len && p->l4_off)
+    /* a retransmitted segment would repeat its application records */
+    if (e->ops->payload && p->payload_len && p->l4_off && f->retransmits == retransmits)
         e->ops->payload(e->ctx, f, p, side);
     list = flow_list_for(f);
     if (list != f->list || f->last_us >= f->list_us + FLOW_TOUCH_US ||

@@ -49,7 +49,8 @@ struct flow_engine_ops {
     int (*inspect)(void *ctx, struct flow *f, const struct pkt *p);
     void (*conclude)(void *ctx, struct flow *f);
     /* Application records, or NULL: every packet with a payload, from key
-     * side `side`, after accounting; and once per second of packet time. */
+     * side `side`, after accounting (a TCP segment repeating data already
+     * seen is left out); and once per second of packet time. */
     void (*payload)(void *ctx, struct flow *f, const struct pkt *p, int side);
     void (*tick)(void *ctx, uint64_t now_us);
 };
