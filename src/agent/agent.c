@@ -58,6 +58,7 @@ struct worker {
     struct flow_app *app;    /* detection result for the flow being reported (dpi.h) */
     struct dns_tracker *dns; /* NULL when neither DNS events nor the hint cache are wanted */
     struct http_tracker *http; /* NULL without http events */
+    struct dhcp_tracker *dhcp; /* worker 0 only, which gets all of DHCP; NULL without dhcp events */
     struct flow_app *hint;   /* carries dns_host_name alone when detection has no result */
 };
 
@@ -74,7 +75,6 @@ struct agent {
     struct worker *w;
     struct flow_engine_ops ops;  /* the workers' flow engine callbacks */
     struct dns_cache *dns_cache; /* address -> name from DNS answers; NULL if unused */
-    struct dhcp_tracker *dhcp;   /* shared by the workers; NULL without dhcp events */
     int nworkers;
     int workers_running;
     uint64_t dispatch_seed;
@@ -166,8 +166,8 @@ static void cb_payload(void *ctx, struct flow *f, const struct pkt *p, int side)
         dns_packet(w->dns, f, p, side);
     else if (w->http && p->ip_proto == 6)
         http_packet(w->http, f, p, side);
-    else if (w->a->dhcp && p->ip_proto == 17 && dhcp_port(p->sport, p->dport))
-        dhcp_packet(w->a->dhcp, f, p);
+    else if (w->dhcp && p->ip_proto == 17 && dhcp_port(p->sport, p->dport))
+        dhcp_packet(w->dhcp, f, p);
 }
 
 static void cb_tick(void *ctx, uint64_t now_us)
@@ -176,8 +176,8 @@ static void cb_tick(void *ctx, uint64_t now_us)
 
     if (w->dns)
         dns_expire(w->dns, now_us);
-    if (w->a->dhcp)
-        dhcp_expire(w->a->dhcp, now_us);
+    if (w->dhcp)
+        dhcp_expire(w->dhcp, now_us);
 }
 
 /* Only what is in use is called: a flow-only agent pays for no hooks. */
@@ -191,7 +191,7 @@ static void setup_ops(struct agent *a)
     a->ops.inspect = cb_inspect;
     a->ops.conclude = cb_conclude;
     if (a->dns_cache || ev_enabled(&a->sink, EV_DNS) || ev_enabled(&a->sink, EV_HTTP) ||
-        a->dhcp) {
+        ev_enabled(&a->sink, EV_DHCP)) {
         a->ops.payload = cb_payload;
         a->ops.tick = cb_tick;
     }
@@ -246,6 +246,7 @@ static void *worker_main(void *arg)
     }
     flow_engine_finish(&w->eng);
     dns_finish(w->dns);
+    dhcp_finish(w->dhcp);
     ev_batch_flush(&a->sink, &w->batch);
     return NULL;
 }
@@ -261,6 +262,11 @@ static int pick_worker(const struct agent *a, const struct pkt *p)
     size_t alen = p->ip_version == 4 ? 4 : 16;
     const uint8_t *s = p->data + p->src_off, *d = p->data + p->dst_off;
 
+    /* A DHCP transaction spans flows (the client broadcasts from 0.0.0.0,
+     * the server answers from its address): one worker sees all of DHCP,
+     * in capture order. */
+    if (p->ip_proto == 17 && dhcp_port(p->sport, p->dport))
+        return 0;
     if (memcmp(s, d, alen) > 0) {
         const uint8_t *t = s;
         s = d;
@@ -430,7 +436,7 @@ static void emit_status(struct agent *a)
             (uint32_t)(a->w[i].enqueued -
                        atomic_load_explicit(&a->w[i].taken, memory_order_relaxed));
     }
-    v.dhcp_malformed = dhcp_malformed(a->dhcp);
+    v.dhcp_malformed = dhcp_malformed(a->w[0].dhcp);
     v.flow_table_size = (uint64_t)a->cfg->max_flows;
     v.flow_bytes = v.flows_active * sizeof(struct flow);
     v.event_queue_depth = (uint32_t)evq_depth(&a->evq);
@@ -492,6 +498,27 @@ static void learn_endpoint(struct agent *a, struct source *s, const struct pkt *
     }
 }
 
+/* DHCP names a device and gives it its address: the inventory learns the
+ * name from the client's messages and the address from the server's ACK. */
+static void learn_dhcp(struct agent *a, struct source *s, const struct pkt *p)
+{
+    static const uint8_t zero[4];
+    struct dhcp_msg m;
+    struct endpoint *e = NULL;
+    int changed = 0;
+
+    if (dhcp_of_packet(p, &m) < 0 || m.htype != 1 || m.hlen != 6 || (m.chaddr[0] & 1))
+        return;
+    if (m.op == 1 && m.hostname[0])
+        e = endpoint_learn(&s->ep, m.chaddr, NULL, m.hostname, p->ts_us, &changed);
+    else if (m.op == 2 && m.type == DHCP_ACK && memcmp(m.yiaddr, zero, 4) != 0)
+        e = endpoint_learn(&s->ep, m.chaddr, m.yiaddr, NULL, p->ts_us, &changed);
+    if (e && changed) {
+        ev_endpoint(&a->sink, s, e, p->ts_us / 1000);
+        e->dirty = 0;
+    }
+}
+
 /* 1-in-n sampling by countdown: packets 1, n+1, 2n+1, ... (no division
  * on the packet path). */
 static int sampled(long *skip, long n)
@@ -529,8 +556,11 @@ static void on_packet(unsigned char *user, const struct pcap_pkthdr *h, const un
         ev_packet_layers(&a->sink, p, s->name, a->packets);
     if (p->reason != DECODE_OK || p->ip_version == 0)
         goto timers;
-    if (ev_enabled(&a->sink, EV_ENDPOINT))
+    if (ev_enabled(&a->sink, EV_ENDPOINT)) {
         learn_endpoint(a, s, p);
+        if (p->ip_proto == 17 && dhcp_port(p->sport, p->dport))
+            learn_dhcp(a, s, p);
+    }
     if (sampled(&a->flow_skip, a->cfg->sample))
         dispatch(a, s, p);
 timers:
@@ -722,9 +752,6 @@ static int setup_workers(struct agent *a)
     if (!c->no_dpi && ev_enabled(&a->sink, EV_FLOW) &&
         (a->dns_cache = dns_cache_new(DNS_CACHE_SLOTS)) == NULL)
         return -1;
-    if (!c->no_dpi && ev_enabled(&a->sink, EV_DHCP) &&
-        (a->dhcp = dhcp_tracker_new(&a->sink)) == NULL)
-        return -1;
     setup_ops(a);
     a->w = calloc((size_t)a->nworkers, sizeof(*a->w));
     if (a->w == NULL)
@@ -743,6 +770,9 @@ static int setup_workers(struct agent *a)
             return -1;
         if (!c->no_dpi && ev_enabled(&a->sink, EV_HTTP) &&
             (w->http = http_tracker_new(&a->sink)) == NULL)
+            return -1;
+        if (!c->no_dpi && i == 0 && ev_enabled(&a->sink, EV_DHCP) &&
+            (w->dhcp = dhcp_tracker_new(&a->sink)) == NULL)
             return -1;
         if (a->dns_cache && (w->hint = calloc(1, sizeof(*w->hint))) == NULL)
             return -1;
@@ -783,7 +813,7 @@ static void stop_workers(struct agent *a)
     if (a->nworkers == 1) {
         flow_engine_finish(&a->w[0].eng);
         dns_finish(a->w[0].dns);
-        dhcp_finish(a->dhcp);
+        dhcp_finish(a->w[0].dhcp);
         flush_inline(a);
         return;
     }
@@ -794,7 +824,6 @@ static void stop_workers(struct agent *a)
         if (a->w[i].started)
             pthread_join(a->w[i].thread, NULL);
     a->workers_running = 0;
-    dhcp_finish(a->dhcp); /* transactions span workers: after the last one */
 }
 
 static void free_workers(struct agent *a)
@@ -808,6 +837,7 @@ static void free_workers(struct agent *a)
         dpi_free(a->w[i].dpi);
         dns_tracker_free(a->w[i].dns);
         http_tracker_free(a->w[i].http);
+        dhcp_tracker_free(a->w[i].dhcp);
         free(a->w[i].hint);
         pring_destroy(&a->w[i].ring);
         ev_batch_free(&a->w[i].batch);
@@ -816,8 +846,6 @@ static void free_workers(struct agent *a)
     a->w = NULL;
     dns_cache_free(a->dns_cache);
     a->dns_cache = NULL;
-    dhcp_tracker_free(a->dhcp);
-    a->dhcp = NULL;
 }
 
 static int drop_privileges(const char *user)

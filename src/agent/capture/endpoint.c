@@ -1,6 +1,7 @@
 /*
  * endpoint.c - local device inventory; see endpoint.h.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,9 @@ static int add_ip(struct endpoint *e, int ip_version, const uint8_t *addr)
     return 1;
 }
 
-struct endpoint *endpoint_note(struct endpoint_table *t, const uint8_t *mac, int ip_version,
-                               const uint8_t *addr, uint32_t len, uint64_t ts_us, int *is_new)
+/* The endpoint of mac, added if new (*is_new set); NULL when the table is full. */
+static struct endpoint *find_or_add(struct endpoint_table *t, const uint8_t *mac, uint64_t ts_us,
+                                    int *is_new)
 {
     size_t i = hash_bytes(mac, 6, ENDPOINT_HASH_SEED) & (t->cap - 1);
     struct endpoint *e;
@@ -75,12 +77,38 @@ struct endpoint *endpoint_note(struct endpoint_table *t, const uint8_t *mac, int
         t->used[t->count++] = (uint32_t)i;
         *is_new = 1;
     }
-    if (addr && add_ip(e, ip_version, addr))
-        *is_new = 1;
     if (ts_us > e->last_us)
         e->last_us = ts_us;
+    e->dirty = 1;
+    return e;
+}
+
+struct endpoint *endpoint_note(struct endpoint_table *t, const uint8_t *mac, int ip_version,
+                               const uint8_t *addr, uint32_t len, uint64_t ts_us, int *is_new)
+{
+    struct endpoint *e = find_or_add(t, mac, ts_us, is_new);
+
+    if (e == NULL)
+        return NULL;
+    if (addr && add_ip(e, ip_version, addr))
+        *is_new = 1;
     e->packets++;
     e->bytes += len;
-    e->dirty = 1;
+    return e;
+}
+
+struct endpoint *endpoint_learn(struct endpoint_table *t, const uint8_t *mac, const uint8_t *ip4,
+                                const char *hostname, uint64_t ts_us, int *changed)
+{
+    struct endpoint *e = find_or_add(t, mac, ts_us, changed);
+
+    if (e == NULL)
+        return NULL;
+    if (ip4 && add_ip(e, 4, ip4))
+        *changed = 1;
+    if (hostname && hostname[0] && strncmp(e->hostname, hostname, sizeof(e->hostname)) != 0) {
+        snprintf(e->hostname, sizeof(e->hostname), "%s", hostname);
+        *changed = 1;
+    }
     return e;
 }

@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENDPOINT_MAX_IPS 8
+#define ENDPOINT_MAX_IPS  8
+#define ENDPOINT_NAME_MAX 64
 
 struct endpoint_ip {
     uint8_t ip_version;
@@ -25,6 +26,7 @@ struct endpoint {
     struct endpoint_ip ip[ENDPOINT_MAX_IPS];
     uint64_t first_us, last_us;
     uint64_t packets, bytes;
+    char hostname[ENDPOINT_NAME_MAX]; /* from DHCP, "" if none */
 };
 
 struct endpoint_table {
@@ -44,5 +46,13 @@ void endpoint_table_destroy(struct endpoint_table *t);
  */
 struct endpoint *endpoint_note(struct endpoint_table *t, const uint8_t *mac, int ip_version,
                                const uint8_t *addr, uint32_t len, uint64_t ts_us, int *is_new);
+
+/*
+ * What DHCP says of a device: an address it was given (ip4, may be NULL)
+ * and the name it gave (may be NULL); no traffic is counted. Returns the
+ * endpoint, and sets *changed when it learned something. NULL when full.
+ */
+struct endpoint *endpoint_learn(struct endpoint_table *t, const uint8_t *mac, const uint8_t *ip4,
+                                const char *hostname, uint64_t ts_us, int *changed);
 
 #endif

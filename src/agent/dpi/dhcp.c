@@ -200,7 +200,6 @@ struct dhcp_txn {
 
 struct dhcp_tracker {
     struct ev_sink *sink;
-    pthread_mutex_t lock;
     uint64_t malformed;
     struct dhcp_txn t[DHCP_PENDING];
 };
@@ -209,34 +208,19 @@ struct dhcp_tracker *dhcp_tracker_new(struct ev_sink *s)
 {
     struct dhcp_tracker *t = calloc(1, sizeof(*t));
 
-    if (t == NULL)
-        return NULL;
-    if (pthread_mutex_init(&t->lock, NULL) != 0) {
-        free(t);
-        return NULL;
-    }
-    t->sink = s;
+    if (t)
+        t->sink = s;
     return t;
 }
 
 void dhcp_tracker_free(struct dhcp_tracker *t)
 {
-    if (t == NULL)
-        return;
-    pthread_mutex_destroy(&t->lock);
     free(t);
 }
 
-uint64_t dhcp_malformed(struct dhcp_tracker *t)
+uint64_t dhcp_malformed(const struct dhcp_tracker *t)
 {
-    uint64_t n;
-
-    if (t == NULL)
-        return 0;
-    pthread_mutex_lock(&t->lock);
-    n = t->malformed;
-    pthread_mutex_unlock(&t->lock);
-    return n;
+    return t ? t->malformed : 0;
 }
 
 static char *ip_or_empty(char *buf, const uint8_t *a, int has)
@@ -346,27 +330,21 @@ void dhcp_packet(struct dhcp_tracker *t, const struct flow *f, const struct pkt 
     struct dhcp_msg m;
 
     if (dhcp_of_packet(p, &m) < 0) {
-        pthread_mutex_lock(&t->lock);
         t->malformed++;
-        pthread_mutex_unlock(&t->lock);
         return;
     }
     if (m.type == 0)
         return; /* plain BOOTP: no transaction to speak of */
-    pthread_mutex_lock(&t->lock);
     note(t, f, p, &m);
-    pthread_mutex_unlock(&t->lock);
 }
 
 void dhcp_expire(struct dhcp_tracker *t, uint64_t now_us)
 {
     size_t i;
 
-    pthread_mutex_lock(&t->lock);
     for (i = 0; i < DHCP_PENDING; i++)
         if (t->t[i].used && t->t[i].last_us + DHCP_TIMEOUT_US <= now_us)
             emit(t, &t->t[i]);
-    pthread_mutex_unlock(&t->lock);
 }
 
 void dhcp_finish(struct dhcp_tracker *t)
@@ -375,9 +353,7 @@ void dhcp_finish(struct dhcp_tracker *t)
 
     if (t == NULL)
         return;
-    pthread_mutex_lock(&t->lock);
     for (i = 0; i < DHCP_PENDING; i++)
         if (t->t[i].used)
             emit(t, &t->t[i]);
-    pthread_mutex_unlock(&t->lock);
 }

@@ -5,14 +5,12 @@
  * A transaction is one client's (chaddr) messages with one xid: DISCOVER,
  * OFFER, REQUEST, ACK, or a part of that. Its messages travel in different
  * flows (the client broadcasts from 0.0.0.0, the server answers from its
- * address) and, with several workers, through different workers, so the
- * tracker is shared and locks; DHCP is a handful of packets per device
- * per lease, the lock is never contended in earnest.
+ * address), so the agent hands all DHCP packets to one worker, whose
+ * tracker sees them in capture order.
  */
 #ifndef SONDE_DHCP_H
 #define SONDE_DHCP_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,7 +71,7 @@ const char *dhcp_type_name(unsigned type);
 /* chaddr as a MAC address when htype 1 and hlen 6, else as hex. */
 void dhcp_fmt_chaddr(char *buf, size_t size, const struct dhcp_msg *m);
 
-/* ---- transactions: one tracker for all workers ---- */
+/* ---- transactions: one tracker, in the worker that gets all of DHCP ---- */
 
 struct dhcp_tracker;
 
@@ -86,6 +84,6 @@ void dhcp_expire(struct dhcp_tracker *t, uint64_t now_us);
 /* End of input: report every open transaction. */
 void dhcp_finish(struct dhcp_tracker *t);
 /* Messages that could not be parsed. */
-uint64_t dhcp_malformed(struct dhcp_tracker *t);
+uint64_t dhcp_malformed(const struct dhcp_tracker *t);
 
 #endif

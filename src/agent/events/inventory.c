@@ -183,5 +183,6 @@ void ev_endpoint(struct ev_sink *s, const struct source *src, const struct endpo
     m.last_seen_at = e->last_us / 1000;
     m.packets = e->packets;
     m.bytes = e->bytes;
+    m.hostname = (char *)e->hostname;
     ev_emit(s, EV_ENDPOINT, &m.base);
 }

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "dpi/dhcp.h"
 #include "dpi/dns.h"
 #include "packet_events.h"
 
@@ -296,6 +297,38 @@ static void dns_header(struct pctx *c, int tcp)
     }
 }
 
+/* The DHCP header record of a UDP payload between ports 67 and 68. */
+static void dhcp_header(struct pctx *c)
+{
+    Sonde__V1__DhcpHeader m = SONDE__V1__DHCP_HEADER__INIT;
+    struct dhcp_msg d;
+    char ci[EV_IP_STRLEN], yi[EV_IP_STRLEN], si[EV_IP_STRLEN], gi[EV_IP_STRLEN];
+    char ch[2 * DHCP_CHADDR_LEN + 1];
+
+    if (!ev_enabled(c->s, EV_DHCP_HEADER) || dhcp_of_packet(c->p, &d) < 0)
+        return;
+    PSTAMP(c, m);
+    m.op = d.op;
+    m.htype = d.htype;
+    m.hlen = d.hlen;
+    m.hops = d.hops;
+    m.xid = d.xid;
+    m.secs = d.secs;
+    m.flags = d.flags;
+    ev_fmt_ip(ci, 4, d.ciaddr);
+    ev_fmt_ip(yi, 4, d.yiaddr);
+    ev_fmt_ip(si, 4, d.siaddr);
+    ev_fmt_ip(gi, 4, d.giaddr);
+    dhcp_fmt_chaddr(ch, sizeof(ch), &d);
+    m.ciaddr = ci;
+    m.yiaddr = yi;
+    m.siaddr = si;
+    m.giaddr = gi;
+    m.chaddr = ch;
+    m.message_type = d.type;
+    ev_emit(c->s, EV_DHCP_HEADER, &m.base);
+}
+
 void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface, uint64_t ether_id)
 {
     struct pctx c;
@@ -336,8 +369,10 @@ void ev_packet_layers(struct ev_sink *s, const struct pkt *p, const char *iface,
         case PKT_L_UDP:
             if (ev_enabled(s, EV_UDP) && l->len >= 8)
                 udp(&c, l);
-            if (l->off == p->l4_off && p->payload_len)
+            if (l->off == p->l4_off && p->payload_len) {
                 dns_header(&c, 0);
+                dhcp_header(&c);
+            }
             break;
         case PKT_L_ICMP4:
             if (ev_enabled(s, EV_ICMP4) && l->len >= 4)
