@@ -4,9 +4,9 @@
  *
  * The first byte picks the link type; the rest is the frame. The packet is
  * decoded, its packet-layer records (DNS headers included) are built and
- * packed, it is accounted to a flow, inspected by nDPI and, on a DNS port,
- * parsed as DNS; every flow event that results is encoded as the exporter
- * would. State (flows, nDPI, pending DNS queries) carries over from input
+ * packed, it is accounted to a flow, inspected by nDPI and parsed by the
+ * application trackers (DNS, HTTP, DHCP; Tls events at detection's end);
+ * every flow event that results is encoded as the exporter would. State (flows, nDPI, pending DNS queries) carries over from input
  * to input, as it does between the packets of a capture, and packet time
  * advances 10 ms per input so that timeouts fire.
  */
@@ -17,8 +17,11 @@
 
 #include "common/sbuf.h"
 #include "decode/decode.h"
+#include "dpi/dhcp.h"
 #include "dpi/dns.h"
 #include "dpi/dpi.h"
+#include "dpi/http.h"
+#include "dpi/tls.h"
 #include "events/flow_events.h"
 #include "events/packet_events.h"
 #include "flow/engine.h"
@@ -45,6 +48,8 @@ struct fuzz {
     struct flow_app *app;
     struct dns_cache *cache;
     struct dns_tracker *dns;
+    struct http_tracker *http;
+    struct dhcp_tracker *dhcp;
     struct sbuf out;
     struct pkt pkt;
     uint64_t now_us, ether_id;
@@ -55,6 +60,8 @@ static void cb_report(void *ctx, struct flow *f)
     struct fuzz *z = ctx;
 
     ev_flow_queue(&z->sink, &z->batch, EV_FLOW, f, z->app, 0, z->eng.now_us);
+    if (z->app && z->app->has_tls)
+        tls_emit(&z->sink, f, z->app, z->eng.now_us);
     z->app = NULL;
 }
 
@@ -69,6 +76,7 @@ static void cb_purge(void *ctx, struct flow *f, int reason)
 {
     struct fuzz *z = ctx;
 
+    http_flow_end(z->http, f);
     ev_flow_queue(&z->sink, &z->batch, EV_FLOW_PURGE, f, NULL, reason, z->eng.now_us);
 }
 
@@ -92,6 +100,10 @@ static void cb_payload(void *ctx, struct flow *f, const struct pkt *p, int side)
 
     if (dns_port(&z->sink, p->sport, p->dport))
         dns_packet(z->dns, f, p, side);
+    else if (p->ip_proto == 6)
+        http_packet(z->http, f, p, side);
+    else if (p->ip_proto == 17 && dhcp_port(p->sport, p->dport))
+        dhcp_packet(z->dhcp, f, p);
 }
 
 static void cb_tick(void *ctx, uint64_t now_us)
@@ -99,6 +111,7 @@ static void cb_tick(void *ctx, uint64_t now_us)
     struct fuzz *z = ctx;
 
     dns_expire(z->dns, now_us);
+    dhcp_expire(z->dhcp, now_us);
 }
 
 static const struct flow_engine_ops ops = {cb_report,   cb_stats,   cb_purge, cb_inspect,
@@ -127,8 +140,11 @@ static struct fuzz *setup(void)
     z->dpi = dpi_new(DPI_PACKETS_DEFAULT);
     z->cache = dns_cache_new(DNS_CACHE_SLOTS);
     z->dns = dns_tracker_new(&z->sink, z->cache);
+    z->http = http_tracker_new(&z->sink);
+    z->dhcp = dhcp_tracker_new(&z->sink);
     if (evq_init(&z->q, FUZZ_QUEUE) < 0 || netset_add_defaults(&z->local) < 0 || z->dpi == NULL ||
-        z->cache == NULL || z->dns == NULL || flow_engine_init(&z->eng, &fs, &ops, z) < 0)
+        z->cache == NULL || z->dns == NULL || z->http == NULL || z->dhcp == NULL ||
+        flow_engine_init(&z->eng, &fs, &ops, z) < 0)
         abort();
     sbuf_init(&z->out);
     z->now_us = S(1700000000);
