@@ -95,12 +95,67 @@ static char *arena_put(struct dns_tracker *t, const char *s, size_t n)
 }
 
 /*
+ * A domain name in presentation form, as ldns_rdf2str writes it ('.',
+ * ';', '(', ')' and '\\' escaped, bytes outside printable ASCII as \DDD)
+ * but without the trailing dot and without printf, which ldns calls per
+ * character: every response the hint cache learns from passes here.
+ * Returns the length written; cut at a whole character.
+ */
+static size_t dname_text(const ldns_rdf *rdf, char *out, size_t size)
+{
+    const uint8_t *d = ldns_rdf_data(rdf);
+    size_t len = ldns_rdf_size(rdf), i = 0, n = 0;
+
+    if (len <= 1 || d[0] == 0) {
+        if (size > 1)
+            out[n++] = '.';
+        out[n] = '\0';
+        return n;
+    }
+    while (i < len && d[i] != 0) {
+        size_t l = d[i++], j;
+
+        if (n && n + 1 < size)
+            out[n++] = '.';
+        for (j = 0; j < l && i + j < len; j++) {
+            uint8_t c = d[i + j];
+
+            if (c == '.' || c == ';' || c == '(' || c == ')' || c == '\\') {
+                if (n + 2 >= size)
+                    goto cut;
+                out[n++] = '\\';
+                out[n++] = (char)c;
+            } else if (c < 0x21 || c > 0x7e) {
+                if (n + 4 >= size)
+                    goto cut;
+                out[n++] = '\\';
+                out[n++] = (char)('0' + c / 100);
+                out[n++] = (char)('0' + c / 10 % 10);
+                out[n++] = (char)('0' + c % 10);
+            } else {
+                if (n + 1 >= size)
+                    goto cut;
+                out[n++] = (char)c;
+            }
+        }
+        i += l;
+    }
+cut:
+    out[n] = '\0';
+    return n;
+}
+
+/*
  * The presentation form of one rdata field, as tshark shows it: names
  * without the root's trailing dot, character strings without quotes.
  */
 static size_t rdf_text(const ldns_rdf *rdf, char *out, size_t size)
 {
-    char *s = rdf ? ldns_rdf2str(rdf) : NULL;
+    char *s;
+
+    if (rdf && size && ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME)
+        return dname_text(rdf, out, size);
+    s = rdf ? ldns_rdf2str(rdf) : NULL;
     size_t n;
     const char *b;
 
