@@ -54,12 +54,12 @@ struct worker {
     atomic_uint_fast64_t taken; /* written by the worker only */
     struct ev_batch batch;      /* flow events not yet handed to the exporter */
     struct pkt pkt;
-    struct dpi *dpi;         /* NULL with --no-dpi */
-    struct flow_app *app;    /* detection result for the flow being reported (dpi.h) */
-    struct dns_tracker *dns; /* NULL when neither DNS events nor the hint cache are wanted */
+    struct dpi *dpi;           /* NULL with --no-dpi */
+    struct flow_app *app;      /* detection result for the flow being reported (dpi.h) */
+    struct dns_tracker *dns;   /* NULL when neither DNS events nor the hint cache are wanted */
     struct http_tracker *http; /* NULL without http events */
     struct dhcp_tracker *dhcp; /* worker 0 only, which gets all of DHCP; NULL without dhcp events */
-    struct flow_app *hint;   /* carries dns_host_name alone when detection has no result */
+    struct flow_app *hint;     /* carries dns_host_name alone when detection has no result */
 };
 
 struct agent {

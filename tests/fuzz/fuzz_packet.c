@@ -6,9 +6,9 @@
  * decoded, its packet-layer records (DNS headers included) are built and
  * packed, it is accounted to a flow, inspected by nDPI and parsed by the
  * application trackers (DNS, HTTP, DHCP; Tls events at detection's end);
- * every flow event that results is encoded as the exporter would. State (flows, nDPI, pending DNS queries) carries over from input
- * to input, as it does between the packets of a capture, and packet time
- * advances 10 ms per input so that timeouts fire.
+ * every flow event that results is encoded as the exporter would. State (flows, nDPI, pending DNS
+ * queries) carries over from input to input, as it does between the packets of a capture, and
+ * packet time advances 10 ms per input so that timeouts fire.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -83,15 +83,15 @@ static void test_http_response(void **state)
 static void test_http_refused(void **state)
 {
     static const char *const bad[] = {
-        "GET / HTTP/2.0\r\n",     /* not 1.x */
-        "get / HTTP/1.1\r\n",     /* methods are upper case */
-        "GET  HTTP/1.1\r\n",      /* no target */
-        "GET /\r\n",              /* HTTP/0.9 */
-        "HTTP/1.1 20 OK\r\n",     /* two digits */
-        "HTTP/1.1 700 Odd\r\n",   /* no such class */
-        "HTTP/1.1 200OK\r\n",     /* no space after the code */
-        "\x16\x03\x01\x02\x00\n", /* TLS */
-        "GET / HTTP/1.1",         /* no line end: not whole */
+        "GET / HTTP/2.0\r\n",                        /* not 1.x */
+        "get / HTTP/1.1\r\n",                        /* methods are upper case */
+        "GET  HTTP/1.1\r\n",                         /* no target */
+        "GET /\r\n",                                 /* HTTP/0.9 */
+        "HTTP/1.1 20 OK\r\n",                        /* two digits */
+        "HTTP/1.1 700 Odd\r\n",                      /* no such class */
+        "HTTP/1.1 200OK\r\n",                        /* no space after the code */
+        "\x16\x03\x01\x02\x00\n",                    /* TLS */
+        "GET / HTTP/1.1",                            /* no line end: not whole */
         "ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n", /* method too long */
     };
     struct http_msg m;
@@ -145,12 +145,12 @@ static void test_http_long_values_cut(void **state)
 static size_t dhcp_build(uint8_t *b, const uint8_t *opts, size_t nopts)
 {
     memset(b, 0, 240);
-    b[0] = 1;                    /* op: request */
-    b[1] = 1;                    /* Ethernet */
-    b[2] = 6;                    /* hlen */
+    b[0] = 1;                                           /* op: request */
+    b[1] = 1;                                           /* Ethernet */
+    b[2] = 6;                                           /* hlen */
     b[4] = 0xde, b[5] = 0xad, b[6] = 0xbe, b[7] = 0xef; /* xid */
-    b[10] = 0x80;                /* broadcast */
-    b[12] = 10, b[15] = 7;       /* ciaddr 10.0.0.7 */
+    b[10] = 0x80;                                       /* broadcast */
+    b[12] = 10, b[15] = 7;                              /* ciaddr 10.0.0.7 */
     memcpy(b + 28, "\x02\x00\x00\x00\x00\x11", 6);
     b[236] = 99, b[237] = 130, b[238] = 83, b[239] = 99;
     memcpy(b + 240, opts, nopts);
@@ -158,15 +158,15 @@ static size_t dhcp_build(uint8_t *b, const uint8_t *opts, size_t nopts)
 }
 
 static const uint8_t opts[] = {
-    53, 1, 3,                                 /* REQUEST */
-    0,                                        /* pad */
-    50, 4, 10, 0, 0, 50,                      /* requested address */
-    54, 4, 10, 0, 0, 1,                       /* server identifier */
-    12, 5, 'b', 'o', 'x', '1', 0,             /* host name, its NUL counted */
-    60, 4, 'v', 'e', 'n', 'd',                /* vendor class */
-    55, 4, 1, 3, 6, 15,                       /* parameter request list */
-    61, 3, 1, 0xab, 0xcd,                     /* client id */
-    51, 4, 0, 0, 2, 88,                       /* lease 600 s */
+    53,  1, 3,                       /* REQUEST */
+    0,                               /* pad */
+    50,  4, 10,  0,    0,    50,     /* requested address */
+    54,  4, 10,  0,    0,    1,      /* server identifier */
+    12,  5, 'b', 'o',  'x',  '1', 0, /* host name, its NUL counted */
+    60,  4, 'v', 'e',  'n',  'd',    /* vendor class */
+    55,  4, 1,   3,    6,    15,     /* parameter request list */
+    61,  3, 1,   0xab, 0xcd,         /* client id */
+    51,  4, 0,   0,    2,    88,     /* lease 600 s */
     255,
 };
 
@@ -253,7 +253,7 @@ static size_t server_hello(uint8_t *b, const char *alpn)
     hs_at = n;
     n += 3;
     b[n++] = 3, b[n++] = 3;
-    memset(b + n, 0x5a, 32), n += 32; /* random */
+    memset(b + n, 0x5a, 32), n += 32;        /* random */
     b[n++] = 4, memset(b + n, 1, 4), n += 4; /* session id */
     b[n++] = 0xc0, b[n++] = 0x2f;            /* cipher */
     b[n++] = 0;                              /* compression */
@@ -327,11 +327,16 @@ static void test_quic_version(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_http_request),      cmocka_unit_test(test_http_response),
-        cmocka_unit_test(test_http_refused),      cmocka_unit_test(test_http_truncations),
-        cmocka_unit_test(test_http_long_values_cut), cmocka_unit_test(test_dhcp_message),
-        cmocka_unit_test(test_dhcp_truncations),  cmocka_unit_test(test_dhcp_option_overrun),
-        cmocka_unit_test(test_tls_alpn),          cmocka_unit_test(test_quic_version),
+        cmocka_unit_test(test_http_request),
+        cmocka_unit_test(test_http_response),
+        cmocka_unit_test(test_http_refused),
+        cmocka_unit_test(test_http_truncations),
+        cmocka_unit_test(test_http_long_values_cut),
+        cmocka_unit_test(test_dhcp_message),
+        cmocka_unit_test(test_dhcp_truncations),
+        cmocka_unit_test(test_dhcp_option_overrun),
+        cmocka_unit_test(test_tls_alpn),
+        cmocka_unit_test(test_quic_version),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

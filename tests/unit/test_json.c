@@ -338,7 +338,8 @@ static void test_flow_empty(void **state)
                 "\"local_origin\":false,\"first_seen_at\":0,\"last_seen_at\":0,\"local_bytes\":0,"
                 "\"other_bytes\":0,\"local_packets\":0,\"other_packets\":0,\"total_bytes\":0,"
                 "\"total_packets\":0,\"established\":false,\"sampling_rate\":0,\"icmp_type\":0,"
-                "\"icmp_code\":0,\"vlan_inner\":0,\"fragments\":0,\"mpls_label\":0,\"dns_host_name\":\"\"}");
+                "\"icmp_code\":0,\"vlan_inner\":0,\"fragments\":0,\"mpls_label\":0,\"dns_host_"
+                "name\":\"\"}");
 }
 
 static void test_endpoint(void **state)
@@ -425,15 +426,16 @@ static void test_agent_status(void **state)
     s.n_worker_queue_depth = 3;
     s.worker_queue_depth = depth;
     s.flow_table_size = 65536;
-    assert_json(&s.base,
-                "{\"type\":\"agent_status\",\"agent_id\":\"a\",\"seq\":18446744073709551615,"
-                "\"timestamp\":3,\"uptime\":60,\"cpu_user\":1.5,\"cpu_system\":0.1,"
-                "\"maxrss_kb\":10240,\"cpu_cores\":4,\"flows_active\":0,\"flows_expired\":0,"
-                "\"flows_purged\":0,\"flows_evicted\":0,\"flows_closed\":0,"
-                "\"packets\":18446744073709551615,\"capture_dropped\":0,\"queue_dropped\":0,"
-                "\"events\":0,\"events_dropped\":0,\"discarded\":0,"
-                "\"worker_queue_depth\":[0,7,4294967295],\"event_queue_depth\":0,"
-                "\"flow_table_size\":65536,\"flow_bytes\":0,\"dns_malformed\":0,\"dhcp_malformed\":0}");
+    assert_json(
+        &s.base,
+        "{\"type\":\"agent_status\",\"agent_id\":\"a\",\"seq\":18446744073709551615,"
+        "\"timestamp\":3,\"uptime\":60,\"cpu_user\":1.5,\"cpu_system\":0.1,"
+        "\"maxrss_kb\":10240,\"cpu_cores\":4,\"flows_active\":0,\"flows_expired\":0,"
+        "\"flows_purged\":0,\"flows_evicted\":0,\"flows_closed\":0,"
+        "\"packets\":18446744073709551615,\"capture_dropped\":0,\"queue_dropped\":0,"
+        "\"events\":0,\"events_dropped\":0,\"discarded\":0,"
+        "\"worker_queue_depth\":[0,7,4294967295],\"event_queue_depth\":0,"
+        "\"flow_table_size\":65536,\"flow_bytes\":0,\"dns_malformed\":0,\"dhcp_malformed\":0}");
 }
 
 static void test_eth_bytes(void **state)

@@ -19,17 +19,17 @@
 #define DHCP_HTYPE_ETH 1
 #define DHCP_MAC_LEN   6
 
-#define OPT_PAD        0
-#define OPT_HOSTNAME   12
-#define OPT_DOMAIN     15
-#define OPT_REQUESTED  50
-#define OPT_LEASE      51
-#define OPT_TYPE       53
-#define OPT_SERVER_ID  54
-#define OPT_PRL        55
-#define OPT_VENDOR     60
-#define OPT_CLIENT_ID  61
-#define OPT_END        255
+#define OPT_PAD       0
+#define OPT_HOSTNAME  12
+#define OPT_DOMAIN    15
+#define OPT_REQUESTED 50
+#define OPT_LEASE     51
+#define OPT_TYPE      53
+#define OPT_SERVER_ID 54
+#define OPT_PRL       55
+#define OPT_VENDOR    60
+#define OPT_CLIENT_ID 61
+#define OPT_END       255
 
 static const uint8_t magic[DHCP_MAGIC_LEN] = {99, 130, 83, 99};
 
@@ -171,8 +171,8 @@ int dhcp_of_packet(const struct pkt *p, struct dhcp_msg *m)
 
 const char *dhcp_type_name(unsigned type)
 {
-    static const char *const names[] = {"",        "DISCOVER", "OFFER",   "REQUEST", "DECLINE",
-                                        "ACK",     "NAK",      "RELEASE", "INFORM"};
+    static const char *const names[] = {"",    "DISCOVER", "OFFER",   "REQUEST", "DECLINE",
+                                        "ACK", "NAK",      "RELEASE", "INFORM"};
 
     return type < sizeof(names) / sizeof(names[0]) ? names[type] : "";
 }

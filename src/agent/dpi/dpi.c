@@ -45,8 +45,8 @@ struct dpi_extra {
 struct dpi {
     struct ndpi_detection_module_struct *mod;
     unsigned max_packets;
-    size_t flow_size;   /* sizeof(struct ndpi_flow_struct) of the library we run with */
-    size_t extra_off;   /* where struct dpi_extra starts: flow_size, aligned */
+    size_t flow_size; /* sizeof(struct ndpi_flow_struct) of the library we run with */
+    size_t extra_off; /* where struct dpi_extra starts: flow_size, aligned */
     struct dpi_pooled *pool;
     unsigned npool;
     struct flow_app app; /* the result being handed to the flow event */
@@ -69,7 +69,8 @@ struct dpi *dpi_new(unsigned max_packets)
     ndpi_finalize_initialization(d->mod);
     d->max_packets = max_packets ? max_packets : DPI_PACKETS_DEFAULT;
     d->flow_size = ndpi_detection_get_sizeof_ndpi_flow_struct();
-    d->extra_off = (d->flow_size + _Alignof(struct dpi_extra) - 1) & ~(_Alignof(struct dpi_extra) - 1);
+    d->extra_off =
+        (d->flow_size + _Alignof(struct dpi_extra) - 1) & ~(_Alignof(struct dpi_extra) - 1);
     return d;
 }
 

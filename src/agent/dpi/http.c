@@ -13,7 +13,7 @@
 #include "events/flow_events.h"
 #include "http.h"
 
-#define HTTP_VERSION_PREFIX "HTTP/1."
+#define HTTP_VERSION_PREFIX  "HTTP/1."
 #define HTTP_STATUS_LINE_MIN 12 /* "HTTP/1.1 200" */
 
 /* A request waiting for its response. f and first_us only identify the
@@ -114,8 +114,8 @@ static int status_line(const uint8_t *p, size_t n, struct http_msg *m)
 
     if (n < HTTP_STATUS_LINE_MIN || !is_version(p, v) || p[v] != ' ')
         return 0;
-    if (p[v + 1] < '1' || p[v + 1] > '5' || p[v + 2] < '0' || p[v + 2] > '9' ||
-        p[v + 3] < '0' || p[v + 3] > '9' || (n > v + 4 && p[v + 4] != ' '))
+    if (p[v + 1] < '1' || p[v + 1] > '5' || p[v + 2] < '0' || p[v + 2] > '9' || p[v + 3] < '0' ||
+        p[v + 3] > '9' || (n > v + 4 && p[v + 4] != ' '))
         return 0;
     copy(m->version, sizeof(m->version), p, v);
     m->status = (uint16_t)((p[v + 1] - '0') * 100 + (p[v + 2] - '0') * 10 + (p[v + 3] - '0'));

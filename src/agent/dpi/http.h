@@ -22,12 +22,12 @@
 #include "events/emit.h"
 #include "flow/flow.h"
 
-#define HTTP_PENDING    1024 /* requests waiting for a response, per worker; power of two */
-#define HTTP_PROBE      8    /* slots one flow's requests may use from its home slot */
-#define HTTP_METHOD_MAX 24
-#define HTTP_URI_MAX    512
-#define HTTP_FIELD_MAX  256
-#define HTTP_VERSION_MAX 12
+#define HTTP_PENDING      1024 /* requests waiting for a response, per worker; power of two */
+#define HTTP_PROBE        8    /* slots one flow's requests may use from its home slot */
+#define HTTP_METHOD_MAX   24
+#define HTTP_URI_MAX      512
+#define HTTP_FIELD_MAX    256
+#define HTTP_VERSION_MAX  12
 #define HTTP_MAX_MESSAGES 16 /* messages read from one segment */
 
 /* One message's start line and the header fields the events carry. */

@@ -32,8 +32,8 @@ static int is_google(uint32_t v)
 
 uint32_t quic_version(const uint8_t *data, size_t len)
 {
-    if (len >= 1 + GQUIC_CID_LEN + 4 && (data[0] & (GQUIC_HAS_VERSION | GQUIC_HAS_CID)) ==
-                                            (GQUIC_HAS_VERSION | GQUIC_HAS_CID) &&
+    if (len >= 1 + GQUIC_CID_LEN + 4 &&
+        (data[0] & (GQUIC_HAS_VERSION | GQUIC_HAS_CID)) == (GQUIC_HAS_VERSION | GQUIC_HAS_CID) &&
         !(data[0] & QUIC_LONG_HEADER) && is_google(rd32(data + 1 + GQUIC_CID_LEN)))
         return rd32(data + 1 + GQUIC_CID_LEN);
     if (len >= 5 && (data[0] & QUIC_LONG_HEADER))

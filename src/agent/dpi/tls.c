@@ -89,9 +89,8 @@ void tls_emit(struct ev_sink *s, const struct flow *f, const struct flow_app *a,
 
     /* a flow nDPI named TLS or QUIC from its ports or a partial packet,
      * with nothing of a handshake: no event */
-    if (!ev_enabled(s, EV_TLS) ||
-        (a->tls.version == 0 && a->host[0] == '\0' && a->tls.ja3c[0] == '\0' &&
-         a->tls.ja3s[0] == '\0'))
+    if (!ev_enabled(s, EV_TLS) || (a->tls.version == 0 && a->host[0] == '\0' &&
+                                   a->tls.ja3c[0] == '\0' && a->tls.ja3s[0] == '\0'))
         return;
     EV_STAMP(s, m, now_us / 1000);
     m.interface = (char *)ev_iface_name(s, f->key.source);

@@ -117,8 +117,8 @@ Sonde__V1__Detection *ev_detection_fill(struct ev_detection *x, const struct flo
         sonde__v1__quic__init(&x->quic);
         x->quic.sni = (char *)a->host;
         x->quic.version = a->quic_version;
-        x->quic.version_name = (char *)quic_version_name(a->quic_version, x->quic_version,
-                                                         sizeof(x->quic_version));
+        x->quic.version_name =
+            (char *)quic_version_name(a->quic_version, x->quic_version, sizeof(x->quic_version));
         x->d.quic = &x->quic;
     }
     x->d.mdns_answer = (char *)a->mdns_answer;

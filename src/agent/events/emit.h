@@ -56,7 +56,7 @@ enum ev_tag {
 #define EV_DEFAULT_MASK                                                                            \
     (EV_MASK(EV_AGENT_HELLO) | EV_MASK(EV_AGENT_STATUS) | EV_MASK(EV_INTERFACE) |                  \
      EV_MASK(EV_INTERFACE_STATS) | EV_MASK(EV_ENDPOINT) | EV_MASK(EV_FLOW) |                       \
-     EV_MASK(EV_FLOW_STATS) | EV_MASK(EV_FLOW_PURGE) | EV_MASK(EV_DNS) | EV_MASK(EV_TLS) |        \
+     EV_MASK(EV_FLOW_STATS) | EV_MASK(EV_FLOW_PURGE) | EV_MASK(EV_DNS) | EV_MASK(EV_TLS) |         \
      EV_MASK(EV_HTTP) | EV_MASK(EV_DHCP))
 #define EV_PACKET_MASK                                                                             \
     (EV_MASK(EV_ETH) | EV_MASK(EV_ARP) | EV_MASK(EV_IP4) | EV_MASK(EV_IP6) | EV_MASK(EV_TCP) |     \
