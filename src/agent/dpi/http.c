@@ -27,10 +27,20 @@ struct http_req {
     struct http_msg msg;
 };
 
+/* A body still arriving on one side of a flow: its segments, before
+ * end_seq, are body whatever their first bytes look like. */
+struct http_body {
+    const struct flow *f;
+    uint64_t first_us;
+    uint32_t end_seq;
+    uint8_t used, side;
+};
+
 struct http_tracker {
     struct ev_sink *sink;
     uint64_t order; /* requests seen: their order on a connection */
     struct http_req r[HTTP_PENDING];
+    struct http_body b[HTTP_BODIES];
     struct http_msg scratch;
 };
 
@@ -333,9 +343,43 @@ static void response(struct http_tracker *t, const struct flow *f, const struct 
     emit(t, NULL, m, p->ts_us, &f->key, !side, digest);
 }
 
+static struct http_body *body_of(struct http_tracker *t, const struct flow *f, int side)
+{
+    return &t->b[(home_of(f) ^ (size_t)side) & (HTTP_BODIES - 1)];
+}
+
+/* Whether this segment lies inside a body announced earlier. */
+static int in_body(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side)
+{
+    struct http_body *b = body_of(t, f, side);
+
+    if (!b->used || b->f != f || b->first_us != f->first_us || b->side != side)
+        return 0;
+    if ((int32_t)(p->tcp_seq - b->end_seq) < 0)
+        return 1;
+    b->used = 0; /* past it */
+    return 0;
+}
+
+/* The message at `at` bytes into the payload announced a body that runs
+ * past this segment: remember where it ends. */
+static void body_starts(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side,
+                        size_t at, const struct http_msg *m)
+{
+    struct http_body *b = body_of(t, f, side);
+
+    if (m->content_length > HTTP_BODY_TRACK_MAX)
+        return; /* beyond what sequence numbers can tell apart */
+    b->used = 1;
+    b->f = f;
+    b->first_us = f->first_us;
+    b->side = (uint8_t)side;
+    b->end_seq = p->tcp_seq + (uint32_t)(at + m->header_len + m->content_length);
+}
+
 void http_packet(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side)
 {
-    const uint8_t *data = p->data + p->payload_off;
+    const uint8_t *start = p->data + p->payload_off, *data = start;
     size_t len, i;
 
     if (p->ip_proto != 6 || p->payload_off >= p->caplen)
@@ -344,7 +388,7 @@ void http_packet(struct http_tracker *t, const struct flow *f, const struct pkt 
     if (len > p->payload_len)
         len = p->payload_len;
     /* cheap refusal first: every TCP segment comes here */
-    if (len == 0 || data[0] < 'A' || data[0] > 'Z')
+    if (len == 0 || data[0] < 'A' || data[0] > 'Z' || in_body(t, f, p, side))
         return;
     for (i = 0; i < HTTP_MAX_MESSAGES && http_parse(data, len, &t->scratch); i++) {
         const struct http_msg *m = &t->scratch;
@@ -356,9 +400,12 @@ void http_packet(struct http_tracker *t, const struct flow *f, const struct pkt 
         /* A next message in this segment only after a whole body of known
          * length: none for a request without Content-Length; a response
          * without it runs to a chunk end or to the connection's end. */
-        if (m->header_len == 0 || (!m->has_length && !m->is_request) ||
-            m->content_length > len - m->header_len)
+        if (m->header_len == 0 || (!m->has_length && !m->is_request))
             break;
+        if (m->content_length > len - m->header_len) {
+            body_starts(t, f, p, side, (size_t)(data - start), m);
+            break;
+        }
         data += m->header_len + m->content_length;
         len -= m->header_len + m->content_length;
     }

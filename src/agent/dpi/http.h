@@ -11,6 +11,8 @@
  * Only what a segment holds is read: a header block split across segments
  * gives the fields of its first part. There is no reassembly, on purpose:
  * it would cost every TCP flow memory for the few bytes the event needs.
+ * A body announced by Content-Length is skipped by sequence number, so a
+ * body segment that happens to start like a message is not taken for one.
  */
 #ifndef SONDE_HTTP_H
 #define SONDE_HTTP_H
@@ -22,13 +24,15 @@
 #include "events/emit.h"
 #include "flow/flow.h"
 
-#define HTTP_PENDING      1024 /* requests waiting for a response, per worker; power of two */
-#define HTTP_PROBE        8    /* slots one flow's requests may use from its home slot */
-#define HTTP_METHOD_MAX   24
-#define HTTP_URI_MAX      512
-#define HTTP_FIELD_MAX    256
-#define HTTP_VERSION_MAX  12
-#define HTTP_MAX_MESSAGES 16 /* messages read from one segment */
+#define HTTP_BODIES         1024 /* bodies being skipped, per worker; power of two */
+#define HTTP_BODY_TRACK_MAX (1u << 30)
+#define HTTP_PENDING        1024 /* requests waiting for a response, per worker; power of two */
+#define HTTP_PROBE          8    /* slots one flow's requests may use from its home slot */
+#define HTTP_METHOD_MAX     24
+#define HTTP_URI_MAX        512
+#define HTTP_FIELD_MAX      256
+#define HTTP_VERSION_MAX    12
+#define HTTP_MAX_MESSAGES   16 /* messages read from one segment */
 
 /* One message's start line and the header fields the events carry. */
 struct http_msg {
