@@ -325,22 +325,27 @@ static void request(struct http_tracker *t, const struct flow *f, const struct p
     r->msg = *m;
 }
 
-static void response(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side,
-                     const struct http_msg *m)
+/* Returns 1 when the response has no body whatever its header says: to a
+ * HEAD request, or 1xx, 204, 304 (RFC 9112, 6.3). */
+static int response(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side,
+                    const struct http_msg *m)
 {
     struct http_req *r;
     char digest[EV_DIGEST_HEXLEN];
+    int bodiless = m->status < 200 || m->status == 204 || m->status == 304;
 
     if (m->status < 200 && m->status != 101)
-        return; /* interim (100 Continue): the final response follows */
+        return 1; /* interim (100 Continue): the final response follows */
     r = oldest_of(t, f);
     if (r) {
+        bodiless |= strcmp(r->msg.method, "HEAD") == 0;
         emit(t, r, m, p->ts_us, &r->key, r->client_side, r->digest);
         r->used = 0;
-        return;
+        return bodiless;
     }
     ev_flow_digest(t->sink, f, digest); /* the request was not seen */
     emit(t, NULL, m, p->ts_us, &f->key, !side, digest);
+    return bodiless;
 }
 
 static struct http_body *body_of(struct http_tracker *t, const struct flow *f, int side)
@@ -361,20 +366,20 @@ static int in_body(struct http_tracker *t, const struct flow *f, const struct pk
     return 0;
 }
 
-/* The message at `at` bytes into the payload announced a body that runs
- * past this segment: remember where it ends. */
+/* A body of `len` bytes starts `at` bytes into this segment's payload and
+ * runs past it: remember where it ends. */
 static void body_starts(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side,
-                        size_t at, const struct http_msg *m)
+                        size_t at, uint64_t len)
 {
     struct http_body *b = body_of(t, f, side);
 
-    if (m->content_length > HTTP_BODY_TRACK_MAX)
+    if (len > HTTP_BODY_TRACK_MAX)
         return; /* beyond what sequence numbers can tell apart */
     b->used = 1;
     b->f = f;
     b->first_us = f->first_us;
     b->side = (uint8_t)side;
-    b->end_seq = p->tcp_seq + (uint32_t)(at + m->header_len + m->content_length);
+    b->end_seq = p->tcp_seq + (uint32_t)(at + len);
 }
 
 void http_packet(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side)
@@ -392,22 +397,25 @@ void http_packet(struct http_tracker *t, const struct flow *f, const struct pkt 
         return;
     for (i = 0; i < HTTP_MAX_MESSAGES && http_parse(data, len, &t->scratch); i++) {
         const struct http_msg *m = &t->scratch;
+        uint64_t body = m->content_length;
+        int known = 1; /* the body's length: a request without Content-Length has none */
 
-        if (m->is_request)
+        if (m->is_request) {
             request(t, f, p, side, m);
-        else
-            response(t, f, p, side, m);
-        /* A next message in this segment only after a whole body of known
-         * length: none for a request without Content-Length; a response
-         * without it runs to a chunk end or to the connection's end. */
-        if (m->header_len == 0 || (!m->has_length && !m->is_request))
+        } else if (response(t, f, p, side, m)) {
+            body = 0;
+        } else {
+            known = m->has_length; /* else it runs to a chunk end or the connection's end */
+        }
+        /* a next message in this segment only after a whole body */
+        if (m->header_len == 0 || !known)
             break;
-        if (m->content_length > len - m->header_len) {
-            body_starts(t, f, p, side, (size_t)(data - start), m);
+        if (body > len - m->header_len) {
+            body_starts(t, f, p, side, (size_t)(data - start) + m->header_len, body);
             break;
         }
-        data += m->header_len + m->content_length;
-        len -= m->header_len + m->content_length;
+        data += m->header_len + body;
+        len -= m->header_len + body;
     }
 }
 

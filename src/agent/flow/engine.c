@@ -317,6 +317,10 @@ void flow_engine_packet(struct flow_engine *e, const struct pkt *p, uint16_t sou
     } else if (p->frag == PKT_FRAG_LATER && !frag_lookup(&e->frag, p, &sport, &dport)) {
         e->c.frag_orphans++; /* counted to the port-less flow of the two hosts */
     }
+    /* the clock first: events this packet causes carry its time (expiry
+     * still runs after it, in clock_advance) */
+    if (p->ts_us > e->now_us)
+        e->now_us = p->ts_us;
     side = flow_key_from_pkt(&k, p, source, sport, dport);
     hash = flow_table_hash(&e->table, &k);
     f = flow_table_lookup(&e->table, &k, hash);
