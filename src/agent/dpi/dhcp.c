@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/hash.h"
 #include "dhcp.h"
 #include "events/flow_events.h"
@@ -32,16 +33,6 @@
 #define OPT_END       255
 
 static const uint8_t magic[DHCP_MAGIC_LEN] = {99, 130, 83, 99};
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* ---- parsing ---- */
 

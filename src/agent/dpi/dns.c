@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/hash.h"
 #include "dns.h"
 #include "events/flow_events.h"
@@ -245,11 +246,6 @@ static void learn_names(struct dns_tracker *t, const ldns_pkt *m, const char *qn
 }
 
 /* ---- events ---- */
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /*
  * One Dns event. q is the query (NULL when only the response was seen),

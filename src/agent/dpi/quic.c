@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 
+#include "common/bytes.h"
 #include "quic.h"
 
 #define QUIC_LONG_HEADER  0x80
@@ -16,11 +17,6 @@
 #define QUIC_DRAFT        0xff000000u
 #define QUIC_MVFST_MASK   0xfffffff0u
 #define QUIC_MVFST        0xfaceb000u
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* Google's versions are four ASCII characters: "Q046", "T051". */
 static int is_google(uint32_t v)

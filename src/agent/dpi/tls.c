@@ -8,6 +8,7 @@
 
 #include <ndpi/ndpi_api.h>
 
+#include "common/bytes.h"
 #include "events/flow_events.h"
 #include "tls.h"
 
@@ -15,11 +16,6 @@
 #define TLS_SERVER_HELLO      2
 #define TLS_RANDOM_LEN        32
 #define TLS_EXT_ALPN          16
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* The first protocol name of an ALPN extension body. */
 static int alpn_first(const uint8_t *p, size_t len, char *out, size_t size)

@@ -7,21 +7,12 @@
  */
 #include <string.h>
 
+#include "common/bytes.h"
 #include "dpi/dhcp.h"
 #include "dpi/dns.h"
 #include "packet_events.h"
 
 #define IP6_EXT_MAX 8
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 struct pctx {
     struct ev_sink *s;
