@@ -18,6 +18,7 @@
 #ifndef SONDE_DECODE_H
 #define SONDE_DECODE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define DECODE_MAX_LAYERS  24 /* layer records kept per packet */
@@ -207,5 +208,17 @@ const char *decode_reason_name(int reason);
 
 /* Name of a layer type ("ip6"). */
 const char *decode_layer_name(int type);
+
+/* Bytes of the transport payload in the capture: payload_len, cut by the
+ * snap length. */
+static inline size_t pkt_payload_captured(const struct pkt *p)
+{
+    size_t have;
+
+    if (p->payload_off >= p->caplen)
+        return 0;
+    have = p->caplen - p->payload_off;
+    return have < p->payload_len ? have : p->payload_len;
+}
 
 #endif

@@ -150,14 +150,9 @@ int dhcp_parse(const uint8_t *data, size_t len, struct dhcp_msg *m)
 
 int dhcp_of_packet(const struct pkt *p, struct dhcp_msg *m)
 {
-    size_t len;
-
-    if (p->ip_proto != 17 || !dhcp_port(p->sport, p->dport) || p->payload_off >= p->caplen)
+    if (p->ip_proto != 17 || !dhcp_port(p->sport, p->dport))
         return -1;
-    len = p->caplen - p->payload_off;
-    if (len > p->payload_len)
-        len = p->payload_len;
-    return dhcp_parse(p->data + p->payload_off, len, m);
+    return dhcp_parse(p->data + p->payload_off, pkt_payload_captured(p), m);
 }
 
 const char *dhcp_type_name(unsigned type)
@@ -247,16 +242,7 @@ static void emit(struct dhcp_tracker *t, struct dhcp_txn *x)
         types[i] = (char *)dhcp_type_name(x->types[i]);
     m.n_message_types = x->ntypes;
     m.message_types = types;
-    m.client_ip = ip_or_empty(ci, c->ciaddr, x->has_client);
-    m.requested_ip = ip_or_empty(req, c->requested, c->has_requested && x->has_client);
-    m.hostname = (char *)(x->has_client ? c->hostname : "");
-    m.vendor_class = (char *)(x->has_client ? c->vendor_class : "");
-    m.fingerprint = (char *)(x->has_client ? c->fingerprint : "");
-    m.client_id = (char *)(x->has_client ? c->client_id : "");
     m.relay_ip = ip_or_empty(gi, c->giaddr, 1);
-    m.assigned_ip = (char *)"";
-    m.server_id = (char *)"";
-    m.domain_name = (char *)"";
     if (s) {
         if (s->type == DHCP_OFFER || s->type == DHCP_ACK)
             m.assigned_ip = ip_or_empty(yi, s->yiaddr, 1);
@@ -264,8 +250,16 @@ static void emit(struct dhcp_tracker *t, struct dhcp_txn *x)
         m.lease_time = s->lease_time;
         m.domain_name = (char *)s->domain;
     }
-    if (m.server_id[0] == '\0' && x->has_client)
-        m.server_id = ip_or_empty(sid, c->server_id, c->has_server_id);
+    if (x->has_client) {
+        m.client_ip = ip_or_empty(ci, c->ciaddr, 1);
+        m.requested_ip = ip_or_empty(req, c->requested, c->has_requested);
+        m.hostname = (char *)c->hostname;
+        m.vendor_class = (char *)c->vendor_class;
+        m.fingerprint = (char *)c->fingerprint;
+        m.client_id = (char *)c->client_id;
+        if (m.server_id[0] == '\0') /* a REQUEST names the server it chose */
+            m.server_id = ip_or_empty(sid, c->server_id, c->has_server_id);
+    }
     m.duration_us = x->last_us - x->first_us;
     ev_emit(t->sink, EV_DHCP, &m.base);
     x->used = 0;

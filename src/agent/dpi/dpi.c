@@ -133,13 +133,10 @@ static void extra_packet(struct dpi *d, struct ndpi_flow_struct *nf, const struc
 {
     struct dpi_extra *x = extra_of(d, nf);
     const uint8_t *data = p->data + p->payload_off;
-    size_t len;
+    size_t len = pkt_payload_captured(p);
 
-    if (p->payload_len == 0 || p->payload_off >= p->caplen)
+    if (len == 0)
         return;
-    len = p->caplen - p->payload_off;
-    if (len > p->payload_len)
-        len = p->payload_len;
     if (p->ip_proto == 6) {
         if (x->alpn_server[0] == '\0')
             tls_server_alpn(data, len, x->alpn_server, sizeof(x->alpn_server));

@@ -385,13 +385,10 @@ static void body_starts(struct http_tracker *t, const struct flow *f, const stru
 void http_packet(struct http_tracker *t, const struct flow *f, const struct pkt *p, int side)
 {
     const uint8_t *start = p->data + p->payload_off, *data = start;
-    size_t len, i;
+    size_t len = pkt_payload_captured(p), i;
 
-    if (p->ip_proto != 6 || p->payload_off >= p->caplen)
+    if (p->ip_proto != 6)
         return;
-    len = p->caplen - p->payload_off;
-    if (len > p->payload_len)
-        len = p->payload_len;
     /* cheap refusal first: every TCP segment comes here */
     if (len == 0 || data[0] < 'A' || data[0] > 'Z' || in_body(t, f, p, side))
         return;
