@@ -32,23 +32,21 @@ static void source_init(struct source *s, const char *name)
     s->name = strdup(name);
 }
 
+/* The program is kept: a mapped file (pcapfile.c) runs it on each record itself. */
 static int apply_filter(struct source *s, const char *filter, char *err)
 {
-    struct bpf_program prog;
-
     if (filter == NULL || *filter == '\0')
         return 0;
-    if (pcap_compile(s->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+    if (pcap_compile(s->pcap, &s->prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
         snprintf(err, SOURCE_ERR_MAX, "%s: bad filter '%s': %s", s->name, filter,
                  pcap_geterr(s->pcap));
         return -1;
     }
-    if (pcap_setfilter(s->pcap, &prog) < 0) {
+    s->has_prog = 1;
+    if (pcap_setfilter(s->pcap, &s->prog) < 0) {
         snprintf(err, SOURCE_ERR_MAX, "%s: cannot set filter: %s", s->name, pcap_geterr(s->pcap));
-        pcap_freecode(&prog);
         return -1;
     }
-    pcap_freecode(&prog);
     s->filter = filter;
     return 0;
 }
@@ -194,13 +192,30 @@ int source_open_file(struct source *s, const char *path, const struct capture_op
     if (check_dlt(s, err) < 0 || apply_filter(s, o->filter, err) < 0)
         return -1;
     s->snaplen = pcap_snapshot(s->pcap);
+    s->mapped = pcapfile_open(&s->file, path, s->pcap, err, SOURCE_ERR_MAX);
+    if (s->mapped < 0)
+        return -1;
     return endpoint_table_init(&s->ep, SOURCE_MAX_ENDPOINTS);
+}
+
+int source_next_mapped(struct source *s, struct pcap_pkthdr *h, const uint8_t **data)
+{
+    int rc;
+
+    while ((rc = pcapfile_next(&s->file, h, data)) > 0)
+        if (!s->has_prog || pcap_offline_filter(&s->prog, h, *data))
+            break;
+    return rc;
 }
 
 void source_close(struct source *s)
 {
     int i;
 
+    if (s->mapped)
+        pcapfile_close(&s->file);
+    if (s->has_prog)
+        pcap_freecode(&s->prog);
     if (s->pcap)
         pcap_close(s->pcap); /* closes a file source's FILE too */
     free(s->iobuf);          /* only after the FILE that used it */

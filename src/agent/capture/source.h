@@ -15,6 +15,7 @@
 
 #include "decode/decode.h"
 #include "endpoint.h"
+#include "pcapfile.h"
 #include "flow/netset.h"
 
 #define SOURCE_MAX_ADDRS 16
@@ -46,6 +47,10 @@ struct source {
     int fd;      /* selectable descriptor for live capture, -1 otherwise */
     char *iobuf; /* stdio buffer of a file source */
     const char *filter;
+    struct bpf_program prog; /* the compiled filter, if has_prog */
+    int has_prog;
+    int mapped; /* a file read by pcapfile.c, not by libpcap */
+    struct pcapfile file;
     uint16_t index;
     int has_mac;
     uint8_t mac[6];
@@ -60,6 +65,9 @@ struct source {
 int source_open_live(struct source *s, const char *ifname, const struct capture_opts *o, char *err);
 int source_open_file(struct source *s, const char *path, const struct capture_opts *o, char *err);
 void source_close(struct source *s);
+/* The next record of a mapped file that passes the filter: 1, 0 at the end,
+ * -1 on a damaged file (s->file.err). */
+int source_next_mapped(struct source *s, struct pcap_pkthdr *h, const uint8_t **data);
 /* Add the interface's own networks to the local set. */
 void source_add_local_nets(const struct source *s, struct netset *local);
 /* Account one decoded packet in the interface counters. */
