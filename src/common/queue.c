@@ -34,7 +34,8 @@ void evq_free_list(struct evq_item *list)
 void evq_destroy(struct evq *q)
 {
     evq_free_list(q->head);
-    evq_free_list(q->spare);
+    evq_free_list(q->spare[EVQ_SPARE_SMALL]);
+    evq_free_list(q->spare[EVQ_SPARE_LARGE]);
     pthread_cond_destroy(&q->nonempty);
     pthread_cond_destroy(&q->nonfull);
     pthread_mutex_destroy(&q->lock);
@@ -43,6 +44,8 @@ void evq_destroy(struct evq *q)
 size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail, size_t n,
                      int wait, struct evq_item **spares)
 {
+    int c;
+
     pthread_mutex_lock(&q->lock);
     while (q->depth + n > q->max_depth && wait && !q->closed) {
         q->producers_waiting++;
@@ -69,10 +72,12 @@ size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail
     /* All the spares at once, and only when the producer has none left:
      * walking the list here would take a cache miss per item, under the
      * lock, for lines the consumer wrote last. */
-    if (spares && *spares == NULL) {
-        *spares = q->spare;
-        q->spare = NULL;
-        q->nspare = 0;
+    for (c = 0; spares && c < EVQ_SPARE_CLASSES; c++) {
+        if (spares[c] == NULL) {
+            spares[c] = q->spare[c];
+            q->spare[c] = NULL;
+            q->nspare[c] = 0;
+        }
     }
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -89,15 +94,17 @@ void evq_recycle(struct evq *q, struct evq_item *list)
 
     pthread_mutex_lock(&q->lock);
     for (; list; list = next) {
+        int c = (list->flags & EVQ_F_LARGE) ? EVQ_SPARE_LARGE : EVQ_SPARE_SMALL;
+
         next = list->next;
-        if (q->nspare >= q->max_depth) {
+        if (q->nspare[c] >= q->max_depth) {
             list->next = extra;
             extra = list;
             continue;
         }
-        list->next = q->spare;
-        q->spare = list;
-        q->nspare++;
+        list->next = q->spare[c];
+        q->spare[c] = list;
+        q->nspare[c]++;
     }
     pthread_mutex_unlock(&q->lock);
     evq_free_list(extra);

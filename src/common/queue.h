@@ -24,7 +24,13 @@
 /* ---- events ---- */
 
 #define EVQ_F_FLOW_SNAPSHOT 0x1 /* data is a flow snapshot, not a packed message */
-#define EVQ_F_LARGE         0x2 /* larger than the recycled size: free, do not recycle */
+#define EVQ_F_RECYCLE       0x2 /* one of the recycled sizes: give back, do not free */
+#define EVQ_F_LARGE         0x4 /* ... the large one (EVQ_SPARE_LARGE) */
+
+/* The two recycled item sizes, each with its own list of spares. */
+#define EVQ_SPARE_SMALL   0
+#define EVQ_SPARE_LARGE   1
+#define EVQ_SPARE_CLASSES 2
 
 struct evq_item {
     struct evq_item *next;
@@ -44,8 +50,8 @@ struct evq {
     int consumer_waiting, producers_waiting; /* signal only when someone sleeps */
     /* Fixed-size items handed back by the consumer for producers to reuse:
      * malloc in one thread and free in another contend on one arena. */
-    struct evq_item *spare;
-    size_t nspare;
+    struct evq_item *spare[EVQ_SPARE_CLASSES];
+    size_t nspare[EVQ_SPARE_CLASSES];
 };
 
 int evq_init(struct evq *q, size_t max_depth);
@@ -54,11 +60,12 @@ void evq_destroy(struct evq *q);
  * when full. Returns 0 if queued, -1 if dropped (the caller counts). */
 int evq_push(struct evq *q, struct evq_item *item, int wait);
 /* The same for a list of n items (head..tail, linked by next), all or none;
- * returns how many were dropped. When spares is not NULL and *spares is
- * empty, every recycled item is moved to *spares in the same lock. */
+ * returns how many were dropped. When spares (EVQ_SPARE_CLASSES lists) is
+ * not NULL, each empty one gets every recycled item of its size, in the
+ * same lock. */
 size_t evq_push_list(struct evq *q, struct evq_item *head, struct evq_item *tail, size_t n,
                      int wait, struct evq_item **spares);
-/* Consumer: give back a list (linked by next) of recycled-size items. */
+/* Consumer: give back a list (linked by next) of EVQ_F_RECYCLE items. */
 void evq_recycle(struct evq *q, struct evq_item *list);
 /* Free a list of items linked by next. */
 void evq_free_list(struct evq_item *list);

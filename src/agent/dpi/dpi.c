@@ -199,6 +199,20 @@ static void fill_http(struct flow_app *a, const struct ndpi_flow_struct *nf)
     put(a->http.content_type, sizeof(a->http.content_type), nf->http.content_type);
 }
 
+/* "TLS.Google", or "DNS" alone: what ndpi_protocol2name writes, without its snprintf. */
+static void full_name(struct flow_app *a)
+{
+    size_t m = strlen(a->master_name), n;
+
+    memcpy(a->name, a->master_name, m + 1);
+    if (a->app_name[0] == '\0' || m + 1 >= sizeof(a->name))
+        return;
+    a->name[m++] = '.';
+    n = strnlen(a->app_name, sizeof(a->name) - 1 - m);
+    memcpy(a->name + m, a->app_name, n);
+    a->name[m + n] = '\0';
+}
+
 static int is_proto(const ndpi_protocol *p, uint16_t id)
 {
     return p->master_protocol == id || p->app_protocol == id;
@@ -212,7 +226,6 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
     const struct dpi_extra *x = extra_of(d, nf);
     ndpi_protocol_category_t pcat;
     ndpi_protocol alone;
-    char name[APP_NAME_MAX];
 
     memset(a, 0, sizeof(*a));
     a->detected = 1;
@@ -228,10 +241,10 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
     a->guessed = (uint8_t)guessed;
     a->complete = (uint8_t)complete;
     a->packets = f->dpi_packets;
-    put(a->name, sizeof(a->name), ndpi_protocol2name(d->mod, proto, name, sizeof(name)));
     put(a->master_name, sizeof(a->master_name), ndpi_get_proto_name(d->mod, a->master));
     if (a->app)
         put(a->app_name, sizeof(a->app_name), ndpi_get_proto_name(d->mod, a->app));
+    full_name(a);
     put(a->cat_app, sizeof(a->cat_app), ndpi_category_get_name(d->mod, proto.category));
     alone.master_protocol = NDPI_PROTOCOL_UNKNOWN;
     alone.app_protocol = a->master;

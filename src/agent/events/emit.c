@@ -61,7 +61,7 @@ void ev_batch_flush(struct ev_sink *s, struct ev_batch *b)
 
     if (b->n == 0)
         return;
-    dropped = evq_push_list(s->q, b->head, b->tail, b->n, s->wait, &b->spare);
+    dropped = evq_push_list(s->q, b->head, b->tail, b->n, s->wait, b->spare);
     atomic_fetch_add_explicit(&s->events, b->n - dropped, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->dropped, dropped, memory_order_relaxed);
     b->head = b->tail = NULL;
@@ -70,8 +70,12 @@ void ev_batch_flush(struct ev_sink *s, struct ev_batch *b)
 
 void ev_batch_free(struct ev_batch *b)
 {
-    evq_free_list(b->spare);
-    b->spare = NULL;
+    int c;
+
+    for (c = 0; c < EVQ_SPARE_CLASSES; c++) {
+        evq_free_list(b->spare[c]);
+        b->spare[c] = NULL;
+    }
 }
 
 /* Dotted quad by hand: snprintf/inet_ntop cost more than the rest of an event. */

@@ -116,7 +116,7 @@ int ev_queue(struct ev_sink *s, struct evq_item *it);
 struct ev_batch {
     struct evq_item *head, *tail;
     size_t n;
-    struct evq_item *spare; /* recycled items, linked by next */
+    struct evq_item *spare[EVQ_SPARE_CLASSES]; /* recycled items, linked by next */
 };
 
 void ev_batch_add(struct ev_sink *s, struct ev_batch *b, struct evq_item *it);

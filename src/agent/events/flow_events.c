@@ -243,7 +243,9 @@ static long build_flow_purge(const struct ev_sink *s, const struct flow *f, cons
  * the message (strings, Community ID) and packing it is left to the
  * exporter thread, so the packet path pays for a copy, not an encoding.
  * A flow event that carries detection results has them after the snapshot,
- * in a larger item of its own (EVQ_F_LARGE): it happens once per flow.
+ * in a larger item (EVQ_F_LARGE). Items of both sizes come back from the
+ * exporter for reuse (EVQ_F_RECYCLE): a malloc here and a free there would
+ * meet on one malloc arena for every flow.
  */
 struct flow_snap {
     struct flow f; /* its pointers are not followed, except tunnel below */
@@ -259,26 +261,20 @@ size_t ev_flow_item_size(void)
 
 static struct evq_item *flow_item(struct ev_batch *b, const struct flow_app *app)
 {
-    struct evq_item *it;
+    int c = app ? EVQ_SPARE_LARGE : EVQ_SPARE_SMALL;
+    size_t extra = app ? sizeof(struct flow_app) : 0;
+    struct evq_item *it = b->spare[c];
 
-    if (app) {
-        it = malloc(ev_flow_item_size() + sizeof(struct flow_app));
-        if (it) {
-            it->flags = EVQ_F_FLOW_SNAPSHOT | EVQ_F_LARGE;
-            it->len = sizeof(struct flow_snap) + sizeof(struct flow_app);
-            memcpy(it->data + sizeof(struct flow_snap), app, sizeof(*app));
-        }
-        return it;
-    }
-    it = b->spare;
     if (it)
-        b->spare = it->next;
+        b->spare[c] = it->next;
     else
-        it = malloc(ev_flow_item_size());
-    if (it) {
-        it->flags = EVQ_F_FLOW_SNAPSHOT;
-        it->len = sizeof(struct flow_snap);
-    }
+        it = malloc(ev_flow_item_size() + extra);
+    if (it == NULL)
+        return NULL;
+    it->flags = EVQ_F_FLOW_SNAPSHOT | EVQ_F_RECYCLE | (app ? EVQ_F_LARGE : 0);
+    it->len = (uint32_t)(sizeof(struct flow_snap) + extra);
+    if (app)
+        memcpy(it->data + sizeof(struct flow_snap), app, sizeof(*app));
     return it;
 }
 

@@ -198,7 +198,7 @@ static void *export_main(void *arg)
         for (; it; it = next) {
             next = it->next;
             export_one(x, it);
-            if ((it->flags & (EVQ_F_FLOW_SNAPSHOT | EVQ_F_LARGE)) == EVQ_F_FLOW_SNAPSHOT) {
+            if (it->flags & EVQ_F_RECYCLE) {
                 it->next = recycle;
                 recycle = it;
             } else {
