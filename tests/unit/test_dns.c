@@ -1,11 +1,12 @@
 /*
- * test_dns.c - the DNS hint cache and the header parser, on messages
- * built here byte by byte.
+ * test_dns.c - the DNS hint cache, what it learns from responses, and the
+ * header parser, on messages built here byte by byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -97,13 +98,84 @@ static void test_header_bad_pointer(void **state)
     assert_int_equal(dns_header_parse(m, sizeof(m), &h), -1);
 }
 
+/*
+ * A response for Www.Example.test AAAA with a CNAME chain (www -> cdn,
+ * compressed) ending in an AAAA and an A record (TTL 60): both addresses
+ * get the name asked for, as written in the question.
+ */
+static const uint8_t chain[] =
+    {
+        0xab, 0xcd, 0x81, 0x80, 0,    1,   0,   3,   0,   0,   0,   0, /* header: 1 question, 3
+                                                                          answers */
+        3,    'W',  'w',  'w',  7,    'E', 'x', 'a', 'm', 'p', 'l', 'e', 4, 't', 'e', 's', 't',
+        0,                                                              /* @12 */
+        0,    28,   0,    1,                                            /* AAAA IN */
+        0xc0, 12,   0,    5,    0,    1,   0,   0,   0,   60,  0,   6,  /* www CNAME, rdata @46: */
+        3,    'c',  'd',  'n',  0xc0, 16,                               /* cdn.example.test */
+        0xc0, 46,   0,    28,   0,    1,   0,   0,   0,   60,  0,   16, /* cdn AAAA */
+        0x20, 0x01, 0x0d, 0xb8, 0,    0,   0,   0,   0,   0,   0,   0,   0, 0,   0,   1,   0xc0,
+        46,   0,    1,    0,    1,    0,   0,   0,   60,  0,   4,   192, 0, 2,   2, /* cdn A */
+};
+
+static void test_learn(void **state)
+{
+    struct dns_cache *c = dns_cache_new(64);
+    char name[DNS_NAME_MAX];
+    uint8_t *m;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(dns_cache_learn(c, chain, sizeof(chain), S), 0);
+    assert_true(dns_cache_get(c, 6, v6, S, name));
+    assert_string_equal(name, "Www.Example.test");
+    assert_true(dns_cache_get(c, 4, a2, S, name));
+    assert_string_equal(name, "Www.Example.test");
+    assert_false(dns_cache_get(c, 4, a2, 61 * S, name)); /* the TTL is honoured */
+    dns_cache_free(c);
+    /* every truncation is malformed, learns nothing and reads nothing past
+     * its end (a copy of exactly n bytes: ASan checks) */
+    for (n = 0; n < sizeof(chain); n++) {
+        c = dns_cache_new(64);
+        m = malloc(n ? n : 1);
+        assert_non_null(m);
+        memcpy(m, chain, n);
+        assert_int_equal(dns_cache_learn(c, m, n, S), -1);
+        assert_false(dns_cache_get(c, 4, a2, S, name));
+        free(m);
+        dns_cache_free(c);
+    }
+}
+
+static void test_learn_refuses(void **state)
+{
+    struct dns_cache *c = dns_cache_new(64);
+    char name[DNS_NAME_MAX];
+    uint8_t m[sizeof(chain)];
+
+    (void)state;
+    /* a compression loop in an answer's name */
+    memcpy(m, chain, sizeof(m));
+    m[80] = 0xc0;
+    m[81] = 80;
+    assert_int_equal(dns_cache_learn(c, m, sizeof(m), S), -1);
+    /* NXDOMAIN: nothing learned, not malformed */
+    memcpy(m, chain, sizeof(m));
+    m[3] = 0x83;
+    assert_int_equal(dns_cache_learn(c, m, sizeof(m), S), 0);
+    assert_false(dns_cache_get(c, 6, v6, S, name));
+    /* an answer's rdata longer than the message */
+    memcpy(m, chain, sizeof(m));
+    m[sizeof(m) - 5] = 5;
+    assert_int_equal(dns_cache_learn(c, m, sizeof(m), S), -1);
+    dns_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cache_ttl),
-        cmocka_unit_test(test_cache_long_name),
-        cmocka_unit_test(test_header),
-        cmocka_unit_test(test_header_bad_pointer),
+        cmocka_unit_test(test_cache_ttl), cmocka_unit_test(test_cache_long_name),
+        cmocka_unit_test(test_header),    cmocka_unit_test(test_header_bad_pointer),
+        cmocka_unit_test(test_learn),     cmocka_unit_test(test_learn_refuses),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,9 @@
  * ldns turns a message into lists of records and renders every record in
  * its presentation form, so no DNS wire format is decoded by hand here
  * beyond the fixed 12-byte header (whose raw flags word ldns does not
- * keep) and the two-byte length in front of a message over TCP.
+ * keep) and the two-byte length in front of a message over TCP. The one
+ * exception is the hint cache alone (no dns events): it needs only the
+ * A and AAAA answers of each response, which dns_cache.c reads itself.
  */
 #include <ldns/ldns.h>
 #include <stdlib.h>
@@ -102,10 +104,9 @@ static char *arena_put(struct dns_tracker *t, const char *s, size_t n)
  * character: every response the hint cache learns from passes here.
  * Returns the length written; cut at a whole character.
  */
-static size_t dname_text(const ldns_rdf *rdf, char *out, size_t size)
+size_t dns_name_text(const uint8_t *d, size_t len, char *out, size_t size)
 {
-    const uint8_t *d = ldns_rdf_data(rdf);
-    size_t len = ldns_rdf_size(rdf), i = 0, n = 0;
+    size_t i = 0, n = 0;
 
     if (len <= 1 || d[0] == 0) {
         if (size > 1)
@@ -155,7 +156,7 @@ static size_t rdf_text(const ldns_rdf *rdf, char *out, size_t size)
     char *s;
 
     if (rdf && size && ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME)
-        return dname_text(rdf, out, size);
+        return dns_name_text(ldns_rdf_data(rdf), ldns_rdf_size(rdf), out, size);
     s = rdf ? ldns_rdf2str(rdf) : NULL;
     size_t n;
     const char *b;
@@ -370,10 +371,13 @@ static void message(struct dns_tracker *t, const struct flow *f, const struct pk
         return;
     }
     flags = rd16(data + 2);
-    /* Without dns events only responses matter (the hint cache), and not
-     * mDNS ones: leave the rest unparsed. */
-    if (!events && (mdns || !(flags & DNS_FLAG_QR)))
+    /* Without dns events only responses matter, for the hint cache, and
+     * not mDNS ones (link-local, unasked): only their answers are read. */
+    if (!events) {
+        if (!mdns && (flags & DNS_FLAG_QR) && dns_cache_learn(t->cache, data, len, p->ts_us) < 0)
+            t->malformed++;
         return;
+    }
     if (ldns_wire2pkt(&m, data, len) != LDNS_STATUS_OK) {
         t->malformed++;
         return;
@@ -404,14 +408,7 @@ static void message(struct dns_tracker *t, const struct flow *f, const struct pk
         ev_flow_digest(t->sink, f, q->digest);
         return;
     }
-    if (!events) { /* only the hint cache wants it */
-        char qname[DNS_NAME_MAX] = "";
-        const ldns_rr_list *qd = ldns_pkt_question(m);
-
-        if (ldns_rr_list_rr_count(qd))
-            rdf_text(ldns_rr_owner(ldns_rr_list_rr(qd, 0)), qname, sizeof(qname));
-        learn_names(t, m, qname, p->ts_us);
-    } else if (is_query_of(q, f, ldns_pkt_id(m))) {
+    if (is_query_of(q, f, ldns_pkt_id(m))) {
         emit(t, q, m, data, p->ts_us, &q->key, q->client_side, q->digest, tcp);
         query_clear(q);
     } else { /* the query was not seen */

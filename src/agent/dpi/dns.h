@@ -42,6 +42,13 @@ void dns_cache_put(struct dns_cache *c, int ip_version, const uint8_t *addr, con
 /* The name of addr as known at time at_us; 0 and "" when none. */
 int dns_cache_get(struct dns_cache *c, int ip_version, const uint8_t *addr, uint64_t at_us,
                   char name[DNS_NAME_MAX]);
+/* Learn the A and AAAA answers of one response message (wire format):
+ * 0, or -1 if it is malformed. */
+int dns_cache_learn(struct dns_cache *c, const uint8_t *msg, size_t len, uint64_t ts_us);
+
+/* A name in wire form (uncompressed labels), in presentation form without
+ * the root's dot; returns the length written (see dns.c). */
+size_t dns_name_text(const uint8_t *wire, size_t len, char *out, size_t size);
 
 /* ---- transactions: one tracker per flow worker ---- */
 
