@@ -109,12 +109,12 @@ static struct flow_app *with_dns_name(struct worker *w, const struct flow *f)
     const uint8_t *other = f->key.addr[!f->local];
 
     if (!dns_cache_get(w->a->dns_cache, f->key.ip_version, other, w->eng.now_us, name))
-        return app; /* dpi.c zeroes its result: dns_host is "" */
+        return app; /* dpi.c resets its result: dns_host is "" */
     if (app == NULL) {
         app = w->hint;
-        app->detected = 0;
+        app_reset(app);
     }
-    snprintf(app->dns_host, sizeof(app->dns_host), "%s", name);
+    app->dns_host = app_put(app, name, APP_HOST_MAX);
     return app;
 }
 

@@ -150,16 +150,6 @@ static void extra_packet(struct dpi *d, struct ndpi_flow_struct *nf, const struc
         dns_first_answer(data, len, x->mdns_answer, sizeof(x->mdns_answer));
 }
 
-/* Copy a C string into a fixed buffer, cut to fit; NULL gives "". Once per
- * field per flow: not worth a printf. */
-static void put(char *dst, size_t size, const char *src)
-{
-    size_t n = src ? strnlen(src, size - 1) : 0;
-
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-}
-
 static void fill_tls(struct flow_app *a, const struct ndpi_flow_struct *nf)
 {
     char buf[APP_NAME_MAX];
@@ -172,15 +162,15 @@ static void fill_tls(struct flow_app *a, const struct ndpi_flow_struct *nf)
     a->tls.not_before = nf->protos.tls_quic.notBefore;
     a->tls.not_after = nf->protos.tls_quic.notAfter;
     if (a->tls.version)
-        put(a->tls.version_name, sizeof(a->tls.version_name),
-            ndpi_ssl_version2str(buf, sizeof(buf), a->tls.version, &known));
-    put(a->tls.ja3c, sizeof(a->tls.ja3c), nf->protos.tls_quic.ja3_client);
-    put(a->tls.ja3s, sizeof(a->tls.ja3s), nf->protos.tls_quic.ja3_server);
-    put(a->tls.alpn, sizeof(a->tls.alpn), nf->protos.tls_quic.alpn);
-    put(a->tls.versions, sizeof(a->tls.versions), nf->protos.tls_quic.tls_supported_versions);
-    put(a->tls.issuer, sizeof(a->tls.issuer), nf->protos.tls_quic.issuerDN);
-    put(a->tls.subject, sizeof(a->tls.subject), nf->protos.tls_quic.subjectDN);
-    put(a->tls.server_names, sizeof(a->tls.server_names), nf->protos.tls_quic.server_names);
+        a->tls.version_name = app_put(
+            a, ndpi_ssl_version2str(buf, sizeof(buf), a->tls.version, &known), APP_NAME_MAX);
+    a->tls.ja3c = app_put(a, nf->protos.tls_quic.ja3_client, APP_HASH_MAX);
+    a->tls.ja3s = app_put(a, nf->protos.tls_quic.ja3_server, APP_HASH_MAX);
+    a->tls.alpn = app_put(a, nf->protos.tls_quic.alpn, APP_TEXT_MAX);
+    a->tls.versions = app_put(a, nf->protos.tls_quic.tls_supported_versions, APP_NAME_MAX);
+    a->tls.issuer = app_put(a, nf->protos.tls_quic.issuerDN, APP_TEXT_MAX);
+    a->tls.subject = app_put(a, nf->protos.tls_quic.subjectDN, APP_TEXT_MAX);
+    a->tls.server_names = app_put(a, nf->protos.tls_quic.server_names, APP_TEXT_MAX);
     for (i = 0; i < sizeof(a->tls.fingerprint); i++)
         if (nf->protos.tls_quic.sha1_certificate_fingerprint[i])
             a->tls.has_fingerprint = 1;
@@ -193,24 +183,27 @@ static void fill_http(struct flow_app *a, const struct ndpi_flow_struct *nf)
     a->has_http = 1;
     a->http.status = nf->http.response_status_code;
     if (nf->http.method != NDPI_HTTP_METHOD_UNKNOWN)
-        put(a->http.method, sizeof(a->http.method), ndpi_http_method2str(nf->http.method));
-    put(a->http.url, sizeof(a->http.url), nf->http.url);
-    put(a->http.user_agent, sizeof(a->http.user_agent), nf->http.user_agent);
-    put(a->http.content_type, sizeof(a->http.content_type), nf->http.content_type);
+        a->http.method = app_put(a, ndpi_http_method2str(nf->http.method), APP_METHOD_MAX);
+    a->http.url = app_put(a, nf->http.url, APP_TEXT_MAX);
+    a->http.user_agent = app_put(a, nf->http.user_agent, APP_TEXT_MAX);
+    a->http.content_type = app_put(a, nf->http.content_type, APP_NAME_MAX);
 }
 
 /* "TLS.Google", or "DNS" alone: what ndpi_protocol2name writes, without its snprintf. */
-static void full_name(struct flow_app *a)
+static app_str full_name(struct flow_app *a)
 {
-    size_t m = strlen(a->master_name), n;
+    const char *m = app_text(a, a->master_name), *p = app_text(a, a->app_name);
+    char buf[APP_NAME_MAX];
+    size_t n = strlen(m), k;
 
-    memcpy(a->name, a->master_name, m + 1);
-    if (a->app_name[0] == '\0' || m + 1 >= sizeof(a->name))
-        return;
-    a->name[m++] = '.';
-    n = strnlen(a->app_name, sizeof(a->name) - 1 - m);
-    memcpy(a->name + m, a->app_name, n);
-    a->name[m + n] = '\0';
+    if (*p == '\0' || n + 2 >= sizeof(buf))
+        return a->master_name;
+    memcpy(buf, m, n);
+    k = strnlen(p, sizeof(buf) - n - 2);
+    buf[n] = '.';
+    memcpy(buf + n + 1, p, k);
+    buf[n + 1 + k] = '\0';
+    return app_put(a, buf, sizeof(buf));
 }
 
 static int is_proto(const ndpi_protocol *p, uint16_t id)
@@ -227,7 +220,7 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
     ndpi_protocol_category_t pcat;
     ndpi_protocol alone;
 
-    memset(a, 0, sizeof(*a));
+    app_reset(a);
     a->detected = 1;
     /* nDPI's pair: master (e.g. TLS) and app (e.g. Google); a lone
      * protocol comes as app with no master. */
@@ -241,17 +234,17 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
     a->guessed = (uint8_t)guessed;
     a->complete = (uint8_t)complete;
     a->packets = f->dpi_packets;
-    put(a->master_name, sizeof(a->master_name), ndpi_get_proto_name(d->mod, a->master));
+    a->master_name = app_put(a, ndpi_get_proto_name(d->mod, a->master), APP_NAME_MAX);
     if (a->app)
-        put(a->app_name, sizeof(a->app_name), ndpi_get_proto_name(d->mod, a->app));
-    full_name(a);
-    put(a->cat_app, sizeof(a->cat_app), ndpi_category_get_name(d->mod, proto.category));
+        a->app_name = app_put(a, ndpi_get_proto_name(d->mod, a->app), APP_NAME_MAX);
+    a->name = full_name(a);
+    a->cat_app = app_put(a, ndpi_category_get_name(d->mod, proto.category), APP_NAME_MAX);
     alone.master_protocol = NDPI_PROTOCOL_UNKNOWN;
     alone.app_protocol = a->master;
     alone.category = NDPI_PROTOCOL_CATEGORY_UNSPECIFIED;
     pcat = ndpi_get_proto_category(d->mod, alone);
-    put(a->cat_proto, sizeof(a->cat_proto), ndpi_category_get_name(d->mod, pcat));
-    put(a->host, sizeof(a->host), nf->host_server_name);
+    a->cat_proto = app_put(a, ndpi_category_get_name(d->mod, pcat), APP_NAME_MAX);
+    a->host = app_put(a, nf->host_server_name, APP_HOST_MAX);
     a->risk = nf->risk;
     if (a->risk) {
         uint16_t c = 0, s = 0;
@@ -265,27 +258,27 @@ static struct flow_app *build(struct dpi *d, struct flow *f, struct ndpi_flow_st
         is_proto(&proto, NDPI_PROTOCOL_QUIC) || is_proto(&proto, NDPI_PROTOCOL_MAIL_SMTPS) ||
         is_proto(&proto, NDPI_PROTOCOL_MAIL_IMAPS) || is_proto(&proto, NDPI_PROTOCOL_MAIL_POPS)) {
         fill_tls(a, nf);
-        put(a->tls.alpn_server, sizeof(a->tls.alpn_server), x->alpn_server);
+        a->tls.alpn_server = app_put(a, x->alpn_server, APP_NAME_MAX);
     }
     if (is_proto(&proto, NDPI_PROTOCOL_QUIC)) {
         a->is_quic = 1;
         a->quic_version = x->quic_version;
     }
     if (is_proto(&proto, NDPI_PROTOCOL_MDNS))
-        put(a->mdns_answer, sizeof(a->mdns_answer), x->mdns_answer);
+        a->mdns_answer = app_put(a, x->mdns_answer, APP_HOST_MAX);
     /* nf->http is outside the union: QUIC keeps its user agent there too. */
     if (is_proto(&proto, NDPI_PROTOCOL_HTTP) || nf->http.url || nf->http.response_status_code ||
         nf->http.user_agent)
         fill_http(a, nf);
     if (is_proto(&proto, NDPI_PROTOCOL_DHCP)) {
-        put(a->dhcp.fingerprint, sizeof(a->dhcp.fingerprint), nf->protos.dhcp.fingerprint);
-        put(a->dhcp.class_ident, sizeof(a->dhcp.class_ident), nf->protos.dhcp.class_ident);
+        a->dhcp.fingerprint = app_put(a, nf->protos.dhcp.fingerprint, APP_BANNER_MAX);
+        a->dhcp.class_ident = app_put(a, nf->protos.dhcp.class_ident, APP_BANNER_MAX);
     }
     if (is_proto(&proto, NDPI_PROTOCOL_SSH)) {
-        put(a->ssh.client, sizeof(a->ssh.client), nf->protos.ssh.client_signature);
-        put(a->ssh.server, sizeof(a->ssh.server), nf->protos.ssh.server_signature);
-        put(a->ssh.hassh_client, sizeof(a->ssh.hassh_client), nf->protos.ssh.hassh_client);
-        put(a->ssh.hassh_server, sizeof(a->ssh.hassh_server), nf->protos.ssh.hassh_server);
+        a->ssh.client = app_put(a, nf->protos.ssh.client_signature, APP_BANNER_MAX);
+        a->ssh.server = app_put(a, nf->protos.ssh.server_signature, APP_BANNER_MAX);
+        a->ssh.hassh_client = app_put(a, nf->protos.ssh.hassh_client, APP_HASH_MAX);
+        a->ssh.hassh_server = app_put(a, nf->protos.ssh.hassh_server, APP_HASH_MAX);
     }
     return a;
 }

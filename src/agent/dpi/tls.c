@@ -85,8 +85,8 @@ void tls_emit(struct ev_sink *s, const struct flow *f, const struct flow_app *a,
 
     /* a flow nDPI named TLS or QUIC from its ports or a partial packet,
      * with nothing of a handshake: no event */
-    if (!ev_enabled(s, EV_TLS) || (a->tls.version == 0 && a->host[0] == '\0' &&
-                                   a->tls.ja3c[0] == '\0' && a->tls.ja3s[0] == '\0'))
+    if (!ev_enabled(s, EV_TLS) ||
+        (a->tls.version == 0 && a->host == 0 && a->tls.ja3c == 0 && a->tls.ja3s == 0))
         return;
     EV_STAMP(s, m, now_us / 1000);
     m.interface = (char *)ev_iface_name(s, f->key.source);
@@ -100,25 +100,25 @@ void tls_emit(struct ev_sink *s, const struct flow *f, const struct flow_app *a,
     m.server_port = f->key.port[srv];
     m.transport = (char *)transport(f, a);
     m.version = a->tls.version;
-    m.version_name = (char *)a->tls.version_name;
-    m.sni = (char *)a->host;
-    m.alpn = (char *)a->tls.alpn;
-    m.alpn_server = (char *)a->tls.alpn_server;
+    m.version_name = (char *)app_text(a, a->tls.version_name);
+    m.sni = (char *)app_text(a, a->host);
+    m.alpn = (char *)app_text(a, a->tls.alpn);
+    m.alpn_server = (char *)app_text(a, a->tls.alpn_server);
     m.cipher_suite = a->tls.cipher;
     cipher = a->tls.cipher ? ndpi_cipher2str(a->tls.cipher) : NULL;
     m.cipher_name = (char *)(cipher ? cipher : "");
-    m.ja3 = (char *)a->tls.ja3c;
-    m.ja3s = (char *)a->tls.ja3s;
-    m.supported_versions = (char *)a->tls.versions;
-    m.subject_dn = (char *)a->tls.subject;
-    m.issuer_dn = (char *)a->tls.issuer;
-    m.server_names = (char *)a->tls.server_names;
+    m.ja3 = (char *)app_text(a, a->tls.ja3c);
+    m.ja3s = (char *)app_text(a, a->tls.ja3s);
+    m.supported_versions = (char *)app_text(a, a->tls.versions);
+    m.subject_dn = (char *)app_text(a, a->tls.subject);
+    m.issuer_dn = (char *)app_text(a, a->tls.issuer);
+    m.server_names = (char *)app_text(a, a->tls.server_names);
     m.not_before = a->tls.not_before;
     m.not_after = a->tls.not_after;
     fp[0] = '\0';
     if (a->tls.has_fingerprint)
         ev_fmt_hex(fp, a->tls.fingerprint, sizeof(a->tls.fingerprint));
     m.cert_fingerprint = fp;
-    m.handshake_complete = a->tls.cipher != 0 || a->tls.ja3s[0] != '\0';
+    m.handshake_complete = a->tls.cipher != 0 || a->tls.ja3s != 0;
     ev_emit(s, EV_TLS, &m.base);
 }

@@ -56,18 +56,18 @@ static void fill_ssl(struct ev_detection *x, const struct flow_app *a)
 {
     sonde__v1__ssl__init(&x->ssl);
     x->ssl.version = a->tls.version;
-    x->ssl.version_name = (char *)a->tls.version_name;
+    x->ssl.version_name = (char *)app_text(a, a->tls.version_name);
     x->ssl.cipher_suite = a->tls.cipher;
-    x->ssl.client_sni = (char *)a->host;
-    dn_cn(x->server_cn, sizeof(x->server_cn), a->tls.subject);
+    x->ssl.client_sni = (char *)app_text(a, a->host);
+    dn_cn(x->server_cn, sizeof(x->server_cn), app_text(a, a->tls.subject));
     x->ssl.server_cn = x->server_cn;
-    x->ssl.server_names = (char *)a->tls.server_names;
-    x->ssl.issuer_dn = (char *)a->tls.issuer;
-    x->ssl.subject_dn = (char *)a->tls.subject;
-    x->ssl.client_ja3 = (char *)a->tls.ja3c;
-    x->ssl.server_ja3 = (char *)a->tls.ja3s;
-    x->ssl.alpn = (char *)a->tls.alpn;
-    x->ssl.tls_supported_versions = (char *)a->tls.versions;
+    x->ssl.server_names = (char *)app_text(a, a->tls.server_names);
+    x->ssl.issuer_dn = (char *)app_text(a, a->tls.issuer);
+    x->ssl.subject_dn = (char *)app_text(a, a->tls.subject);
+    x->ssl.client_ja3 = (char *)app_text(a, a->tls.ja3c);
+    x->ssl.server_ja3 = (char *)app_text(a, a->tls.ja3s);
+    x->ssl.alpn = (char *)app_text(a, a->tls.alpn);
+    x->ssl.tls_supported_versions = (char *)app_text(a, a->tls.versions);
     x->fingerprint[0] = '\0';
     if (a->tls.has_fingerprint)
         ev_fmt_hex(x->fingerprint, a->tls.fingerprint, sizeof(a->tls.fingerprint));
@@ -81,53 +81,53 @@ Sonde__V1__Detection *ev_detection_fill(struct ev_detection *x, const struct flo
 {
     sonde__v1__detection__init(&x->d);
     x->d.detected_protocol = a->master;
-    x->d.detected_protocol_name = (char *)a->master_name;
+    x->d.detected_protocol_name = (char *)app_text(a, a->master_name);
     x->d.detected_application = a->app;
-    x->d.detected_application_name = (char *)a->app_name;
-    x->d.name = (char *)a->name;
+    x->d.detected_application_name = (char *)app_text(a, a->app_name);
+    x->d.name = (char *)app_text(a, a->name);
     x->d.detection_guessed = a->guessed;
     x->d.detection_complete = a->complete;
     x->d.packets_inspected = a->packets;
     sonde__v1__category__init(&x->cat);
-    x->cat.application = (char *)a->cat_app;
-    x->cat.protocol = (char *)a->cat_proto;
+    x->cat.application = (char *)app_text(a, a->cat_app);
+    x->cat.protocol = (char *)app_text(a, a->cat_proto);
     x->d.category = &x->cat;
-    x->d.host_server_name = (char *)a->host;
+    x->d.host_server_name = (char *)app_text(a, a->host);
     if (a->risk)
         fill_risks(x, a);
     if (a->has_tls)
         fill_ssl(x, a);
     if (a->has_http) {
         sonde__v1__http_info__init(&x->http);
-        x->http.method = (char *)a->http.method;
-        x->http.url = (char *)a->http.url;
-        x->http.user_agent = (char *)a->http.user_agent;
+        x->http.method = (char *)app_text(a, a->http.method);
+        x->http.url = (char *)app_text(a, a->http.url);
+        x->http.user_agent = (char *)app_text(a, a->http.user_agent);
         x->http.status_code = a->http.status;
-        x->http.content_type = (char *)a->http.content_type;
+        x->http.content_type = (char *)app_text(a, a->http.content_type);
         x->d.http = &x->http;
     }
-    if (a->dhcp.fingerprint[0] || a->dhcp.class_ident[0]) {
+    if (a->dhcp.fingerprint || a->dhcp.class_ident) {
         sonde__v1__dhcp_info__init(&x->dhcp);
-        x->dhcp.fingerprint = (char *)a->dhcp.fingerprint;
-        x->dhcp.class_ident = (char *)a->dhcp.class_ident;
-        x->dhcp.hostname = (char *)a->host; /* nDPI puts option 12 there */
+        x->dhcp.fingerprint = (char *)app_text(a, a->dhcp.fingerprint);
+        x->dhcp.class_ident = (char *)app_text(a, a->dhcp.class_ident);
+        x->dhcp.hostname = (char *)app_text(a, a->host); /* nDPI puts option 12 there */
         x->d.dhcp = &x->dhcp;
     }
     if (a->is_quic) {
         sonde__v1__quic__init(&x->quic);
-        x->quic.sni = (char *)a->host;
+        x->quic.sni = (char *)app_text(a, a->host);
         x->quic.version = a->quic_version;
         x->quic.version_name =
             (char *)quic_version_name(a->quic_version, x->quic_version, sizeof(x->quic_version));
         x->d.quic = &x->quic;
     }
-    x->d.mdns_answer = (char *)a->mdns_answer;
-    if (a->ssh.client[0] || a->ssh.server[0]) {
+    x->d.mdns_answer = (char *)app_text(a, a->mdns_answer);
+    if (a->ssh.client || a->ssh.server) {
         sonde__v1__ssh__init(&x->ssh);
-        x->ssh.client_banner = (char *)a->ssh.client;
-        x->ssh.server_banner = (char *)a->ssh.server;
-        x->ssh.hassh_client = (char *)a->ssh.hassh_client;
-        x->ssh.hassh_server = (char *)a->ssh.hassh_server;
+        x->ssh.client_banner = (char *)app_text(a, a->ssh.client);
+        x->ssh.server_banner = (char *)app_text(a, a->ssh.server);
+        x->ssh.hassh_client = (char *)app_text(a, a->ssh.hassh_client);
+        x->ssh.hassh_server = (char *)app_text(a, a->ssh.hassh_server);
         x->d.ssh = &x->ssh;
     }
     return &x->d;

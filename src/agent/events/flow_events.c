@@ -192,8 +192,8 @@ static long build_flow(const struct ev_sink *s, const struct flow *f, const stru
     }
     if (app && app->detected)
         m.detection = ev_detection_fill(&det, app);
-    if (app && app->dns_host[0])
-        m.dns_host_name = (char *)app->dns_host;
+    if (app && app->dns_host)
+        m.dns_host_name = (char *)app_text(app, app->dns_host);
     return encode(&m.base, out);
 }
 
@@ -272,9 +272,11 @@ static struct evq_item *flow_item(struct ev_batch *b, const struct flow_app *app
     if (it == NULL)
         return NULL;
     it->flags = EVQ_F_FLOW_SNAPSHOT | EVQ_F_RECYCLE | (app ? EVQ_F_LARGE : 0);
-    it->len = (uint32_t)(sizeof(struct flow_snap) + extra);
-    if (app)
-        memcpy(it->data + sizeof(struct flow_snap), app, sizeof(*app));
+    it->len = (uint32_t)sizeof(struct flow_snap);
+    if (app) { /* only the part in use: the strings are packed */
+        memcpy(it->data + sizeof(struct flow_snap), app, app_size(app));
+        it->len += (uint32_t)app_size(app);
+    }
     return it;
 }
 
@@ -307,10 +309,13 @@ long ev_flow_encode(const struct ev_sink *s, const struct evq_item *it, struct s
     const struct flow_app *app = NULL;
     char digest[EV_DIGEST_HEXLEN];
 
-    if (it->len == sizeof(snap) + sizeof(struct flow_app) && it->tag == EV_FLOW)
+    if (it->len > sizeof(snap) + offsetof(struct flow_app, text) && it->tag == EV_FLOW) {
         app = (const struct flow_app *)(const void *)(it->data + sizeof(snap));
-    else if (it->len != sizeof(snap))
+        if (it->len != sizeof(snap) + app_size(app) || app->used > sizeof(app->text))
+            return -1;
+    } else if (it->len != sizeof(snap)) {
         return -1;
+    }
     memcpy(&snap, it->data, sizeof(snap));
     if (snap.f.tunnel)
         snap.f.tunnel = &snap.tunnel;
