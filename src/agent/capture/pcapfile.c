@@ -20,7 +20,9 @@
  *
  * Only a window of PCAPFILE_WINDOW bytes is mapped at a time, so the
  * mapped file does not count against the agent's memory (RSS) however
- * large it is.
+ * large it is. A file that grows while it is read is followed (its size
+ * is looked at again at its end); one that another program cuts shorter
+ * under the map would fault, as with any mapped file.
  */
 #include <errno.h>
 #include <fcntl.h>
