@@ -581,36 +581,13 @@ timers:
 
 /* ---- reading the sources ---- */
 
-/* A file pcapfile.c maps: the same loop as libpcap's, without its copies. */
-static int read_mapped(struct agent *a, struct source *s)
-{
-    struct capture_ctx cc = {a, s};
-    struct pcap_pkthdr h;
-    const uint8_t *data;
-    int i, rc = 1;
-
-    while (!*a->stop && rc > 0) {
-        for (i = 0; i < AGENT_DISPATCH_CNT && (rc = source_next_mapped(s, &h, &data)) > 0; i++)
-            on_packet((unsigned char *)&cc, &h, data);
-        flush_inline(a);
-    }
-    if (rc < 0) {
-        log_error("%s: read error after %llu packets: %s", s->name, (unsigned long long)s->c.raw,
-                  s->file.err);
-        return -1;
-    }
-    return 0;
-}
-
 static int read_file(struct agent *a, struct source *s)
 {
     struct capture_ctx cc = {a, s};
     int n;
 
-    if (s->mapped)
-        return read_mapped(a, s);
     while (!*a->stop) {
-        n = pcap_dispatch(s->pcap, AGENT_DISPATCH_CNT, on_packet, (unsigned char *)&cc);
+        n = source_dispatch(s, AGENT_DISPATCH_CNT, on_packet, (unsigned char *)&cc);
         flush_inline(a);
         if (n == 0 || n == PCAP_ERROR_BREAK)
             return 0; /* end of file */
@@ -619,7 +596,7 @@ static int read_file(struct agent *a, struct source *s)
         if (n < 0) {
             /* A truncated or corrupt file: keep what was read, say where it stopped. */
             log_error("%s: read error after %llu packets: %s", s->name,
-                      (unsigned long long)s->c.raw, pcap_geterr(s->pcap));
+                      (unsigned long long)s->c.raw, source_geterr(s));
             return -1;
         }
     }

@@ -198,14 +198,28 @@ int source_open_file(struct source *s, const char *path, const struct capture_op
     return endpoint_table_init(&s->ep, SOURCE_MAX_ENDPOINTS);
 }
 
-int source_next_mapped(struct source *s, struct pcap_pkthdr *h, const uint8_t **data)
+int source_dispatch(struct source *s, int cnt, pcap_handler cb, unsigned char *user)
 {
-    int rc;
+    struct pcap_pkthdr h;
+    const uint8_t *data;
+    int n = 0, rc;
 
-    while ((rc = pcapfile_next(&s->file, h, data)) > 0)
-        if (!s->has_prog || pcap_offline_filter(&s->prog, h, *data))
-            break;
-    return rc;
+    if (!s->mapped)
+        return pcap_dispatch(s->pcap, cnt, cb, user);
+    while (n < cnt && (rc = pcapfile_next(&s->file, &h, &data)) != 0) {
+        if (rc < 0)
+            return PCAP_ERROR;
+        if (s->has_prog && !pcap_offline_filter(&s->prog, &h, data))
+            continue;
+        cb(user, &h, data);
+        n++;
+    }
+    return n;
+}
+
+const char *source_geterr(struct source *s)
+{
+    return s->mapped ? s->file.err : pcap_geterr(s->pcap);
 }
 
 void source_close(struct source *s)

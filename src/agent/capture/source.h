@@ -65,9 +65,10 @@ struct source {
 int source_open_live(struct source *s, const char *ifname, const struct capture_opts *o, char *err);
 int source_open_file(struct source *s, const char *path, const struct capture_opts *o, char *err);
 void source_close(struct source *s);
-/* The next record of a mapped file that passes the filter: 1, 0 at the end,
- * -1 on a damaged file (s->file.err). */
-int source_next_mapped(struct source *s, struct pcap_pkthdr *h, const uint8_t **data);
+/* pcap_dispatch, for a mapped file too: up to cnt packets that pass the
+ * filter; 0 at the end, PCAP_ERROR on a damaged file (source_geterr). */
+int source_dispatch(struct source *s, int cnt, pcap_handler cb, unsigned char *user);
+const char *source_geterr(struct source *s);
 /* Add the interface's own networks to the local set. */
 void source_add_local_nets(const struct source *s, struct netset *local);
 /* Account one decoded packet in the interface counters. */
