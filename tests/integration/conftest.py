@@ -63,12 +63,9 @@ class RealCapture:
 
 @pytest.fixture(scope="session")
 def real_capture(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("capturing real traffic on lo needs root")
-    missing = [t for t in TRAFFIC_TOOLS if shutil.which(t) is None]
-    if missing:
-        pytest.skip("missing tools for real traffic: %s (scripts/deps.sh installs them)"
-                    % ", ".join(missing))
+    util.require_root_and_tools("capturing real traffic on lo",
+                                [t for t in TRAFFIC_TOOLS if shutil.which(t) is None],
+                                "real traffic")
     d = tmp_path_factory.mktemp("real-traffic")
     summary = gen_traffic.generate(str(d))
     return RealCapture(summary)

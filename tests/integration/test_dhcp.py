@@ -29,7 +29,6 @@ What is compared, and why:
 * each dhcp event's digest is that of the ``flow`` of its first message.
 """
 
-import os
 import shutil
 
 import pytest
@@ -40,11 +39,7 @@ import util
 
 @pytest.fixture(scope="module")
 def dhcp_capture(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("needs root (network namespaces, packet capture)")
-    missing = gen.tools_missing()
-    if missing:
-        pytest.skip("missing for DHCP traffic: %s (scripts/deps.sh installs them)" % ", ".join(missing))
+    util.require_root_and_tools("DHCP in network namespaces", gen.tools_missing(), "DHCP traffic")
     return gen.generate(str(tmp_path_factory.mktemp("dhcp-traffic")))
 
 

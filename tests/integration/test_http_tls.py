@@ -34,7 +34,6 @@ digest of its flow. The agent runs with --threads 1 (deterministic order).
 import calendar
 import collections
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -60,12 +59,8 @@ TLS_VERSION_NAMES = {"TLSv1": 0x0301, "TLSv1.0": 0x0301, "TLSv1.1": 0x0302, "TLS
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("capturing real traffic on lo needs root")
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        pytest.skip("missing tools for TLS/HTTP traffic: %s (scripts/deps.sh installs them)"
-                    % ", ".join(missing))
+    util.require_root_and_tools("capturing real traffic on lo",
+                                [t for t in TOOLS if shutil.which(t) is None], "TLS/HTTP traffic")
     features = subprocess.run(["curl", "--version"], stdout=subprocess.PIPE).stdout.decode()
     if "HTTP2" not in features:
         pytest.skip("this curl has no HTTP/2")

@@ -29,6 +29,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CORPUS_DIR = os.path.abspath(os.path.join(REPO_ROOT, "..", "shared", "corpus", "ndpi-4.2"))
 
@@ -40,6 +42,18 @@ PACKET_EVENT_TYPES = ("eth", "arp", "ip4", "ip6", "tcp", "udp", "icmp4", "icmp6"
 PURGE_REASONS = ("closed", "expired", "evicted", "terminated")
 
 DEFAULT_TIMEOUT = 120
+
+
+# ---------------------------------------------------------------- skips
+
+def require_root_and_tools(root_for, missing, tools_for):
+    """Skip the calling test unless it runs as root and no tool is missing
+    (missing: the names of those that are)."""
+    if os.geteuid() != 0:
+        pytest.skip("%s needs root" % root_for)
+    if missing:
+        pytest.skip("missing tools for %s: %s (scripts/deps.sh installs them)"
+                    % (tools_for, ", ".join(missing)))
 
 
 # ---------------------------------------------------------------- build
