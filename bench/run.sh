@@ -24,4 +24,4 @@ fi
 
 exec /usr/bin/python3 bench/report.py --agent "$AGENT" --pcapread "$OUT/pcapread" \
     --capture "$OUT/bench.pcap" --small "$OUT/small.pcap" --json "$OUT/results.json" \
-    --runs "${BENCH_RUNS:-5}"
+    --runs "${BENCH_RUNS:-5}" --dpi-runs "${BENCH_DPI_RUNS:-11}"
