@@ -7,9 +7,9 @@ set -eu
 PKGS="
 build-essential meson ninja-build pkg-config clang-format
 libpcap-dev libndpi-dev libldns-dev clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev
-libssl-dev libjansson-dev libcmocka-dev
+libssl-dev libjansson-dev libcmocka-dev libnghttp2-dev libevent-dev
 tshark tcpdump tcpreplay softflowd libndpi-bin
-python3 python3-pytest python3-scapy time
+python3 python3-pytest python3-scapy time python3-grpcio python3-protobuf protobuf-compiler
 curl dnsutils dnsmasq-base iproute2 iputils-ping openssl procps nghttp2-server busybox
 "
 

@@ -259,3 +259,18 @@ int schema_set_header(ProtobufCMessage *m, const char *agent_id, uint64_t seq, u
     *(uint64_t *)field_set(m, fts) = timestamp;
     return 0;
 }
+
+int schema_get_header(const ProtobufCMessage *m, const char **agent_id, uint64_t *seq)
+{
+    const ProtobufCFieldDescriptor *fid, *fseq;
+
+    if (m == NULL || m->descriptor == NULL)
+        return -1;
+    fid = header_field(m->descriptor, "agent_id", PROTOBUF_C_TYPE_STRING);
+    fseq = header_field(m->descriptor, "seq", PROTOBUF_C_TYPE_UINT64);
+    if (fid == NULL || fseq == NULL)
+        return -1;
+    *agent_id = *(const char *const *)((const char *)m + fid->offset);
+    *seq = *(const uint64_t *)((const char *)m + fseq->offset);
+    return 0;
+}

@@ -43,6 +43,8 @@ int schema_event_tag_at(size_t i);
  * means ""). Returns 0, or -1 if m lacks one of the fields or its type differs.
  */
 int schema_set_header(ProtobufCMessage *m, const char *agent_id, uint64_t seq, uint64_t timestamp);
+/* Read agent_id and seq back; -1 if m has no such header. */
+int schema_get_header(const ProtobufCMessage *m, const char **agent_id, uint64_t *seq);
 
 /*
  * Naming rules shared with the JSON encoder.

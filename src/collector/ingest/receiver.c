@@ -1,0 +1,395 @@
+/*
+ * receiver.c - the publish streams; see receiver.h.
+ *
+ * The method table is made from the service descriptor protoc-c generated
+ * for sonde.v1.D3Events: every rpc named Publish<X>Stream whose input is an
+ * Event member becomes a method here, so a new event type needs no code.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "event.h"
+#include "log.h"
+#include "receiver.h"
+#include "sonde/v1/d3events.pb-c.h"
+
+#define RECV_PATH_PREFIX "/sonde.v1.D3Events/"
+#define RECV_MAX_METHODS 64
+#define RECV_RESP_MAX    512 /* a packed PublishResponse */
+#define RECV_PATH_MAX    128
+
+struct pub; /* one open publish call */
+
+struct receiver {
+    struct event_base *base;
+    struct receiver_cfg cfg;
+    struct sink *sinks;
+    int nsinks;
+    struct dedup *dedup;
+    struct rpc_method methods[RECV_MAX_METHODS];
+    char paths[RECV_MAX_METHODS][RECV_PATH_MAX];
+    int tags[RECV_MAX_METHODS];
+    int nmethods;
+    struct pub *pubs;
+    struct event *timer;
+    int dirty;
+    int failed; /* a sink could not be committed: refuse everything */
+    struct receiver_stats st;
+};
+
+struct pub {
+    struct receiver *r;
+    struct rpc_call *call;
+    int tag;
+    long agent;     /* dedup index; -1 until the first message */
+    uint64_t seen;  /* highest seq received on this call (stored or duplicate) */
+    uint64_t acked; /* highest seq acknowledged */
+    uint64_t accepted, duplicates;
+    int done; /* the publisher half-closed: end the call after the last ack */
+    struct pub *prev, *next;
+};
+
+/* ------------------------------------------------------------ checking */
+
+/* Every string and bytes field of m, at any depth, is at most max long. */
+static int strings_fit(const ProtobufCMessage *m, size_t max, int depth)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    unsigned i;
+
+    if (depth > 16)
+        return 0;
+    for (i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *p = (const char *)m + f->offset;
+        size_t n = 1, k;
+
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            p = *(const char *const *)p;
+        }
+        for (k = 0; k < n && p; k++) {
+            if (f->type == PROTOBUF_C_TYPE_STRING) {
+                const char *s = ((const char *const *)p)[k];
+
+                if (s && strlen(s) > max)
+                    return 0;
+            } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+                if (((const ProtobufCBinaryData *)p)[k].len > max)
+                    return 0;
+            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)p)[k];
+
+                if (sub && !strings_fit(sub, max, depth + 1))
+                    return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
+{
+    char msg[RPC_STATUS_MAX];
+
+    snprintf(msg, sizeof(msg), fmt, arg);
+    p->r->st.rejected++;
+    log_warn("receiver: %s: %s: %s", rpc_call_peer(p->call), rpc_call_path(p->call), msg);
+    rpc_call_finish(p->call, code, msg);
+    return 0;
+}
+
+/* ------------------------------------------------------------- the calls */
+
+static int store(struct pub *p, const ProtobufCMessage *m, const uint8_t *msg, size_t len)
+{
+    struct receiver *r = p->r;
+    int i;
+
+    for (i = 0; i < r->nsinks; i++) {
+        if (sink_write(&r->sinks[i], p->tag, m, msg, len) < 0) {
+            char err[SINK_ERR_MAX];
+
+            snprintf(err, sizeof(err), "cannot write to %s", r->sinks[i].path);
+            r->failed = 1;
+            refuse(p, RPC_UNAVAILABLE, "%s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int on_message(struct rpc_call *c, const uint8_t *msg, size_t len, void *arg)
+{
+    struct pub *p = rpc_call_data(c);
+    struct receiver *r = p->r;
+    const ProtobufCMessageDescriptor *d = schema_event_descriptor(p->tag);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, msg);
+    const char *agent;
+    uint64_t seq;
+    int rc = 0;
+
+    (void)arg;
+    if (r->failed)
+        return refuse(p, RPC_UNAVAILABLE, "%s", "the collector cannot store events now");
+    if (m == NULL)
+        return refuse(p, RPC_INVALID_ARGUMENT, "a message does not parse as sonde.v1.%s",
+                      d->short_name);
+    if (schema_get_header(m, &agent, &seq) < 0 || agent == NULL || agent[0] == '\0' || seq == 0) {
+        rc = refuse(p, RPC_INVALID_ARGUMENT, "%s", "an event without agent_id or seq");
+    } else if (strlen(agent) >= DEDUP_AGENT_MAX) {
+        rc = refuse(p, RPC_INVALID_ARGUMENT, "%s", "agent_id over 127 bytes");
+    } else if (!strings_fit(m, r->cfg.max_string, 0)) {
+        char why[64];
+
+        snprintf(why, sizeof(why), "%zu", r->cfg.max_string);
+        rc = refuse(p, RPC_INVALID_ARGUMENT, "a string or bytes field over %s bytes", why);
+    } else if (rpc_call_authenticated(c) && !r->cfg.trust_agent_id &&
+               strcmp(agent, rpc_call_peer(c)) != 0) {
+        rc = refuse(p, RPC_PERMISSION_DENIED,
+                    "agent_id %s is not the name in the client certificate", agent);
+    } else if (p->agent >= 0 && strcmp(agent, r->dedup->v[p->agent].id) != 0) {
+        rc = refuse(p, RPC_INVALID_ARGUMENT, "agent_id changed within the stream (to %s)", agent);
+    } else {
+        if (p->agent < 0 && (p->agent = dedup_agent(r->dedup, agent)) < 0) {
+            rc = refuse(p, RPC_RESOURCE_EXHAUSTED, "%s", "out of memory");
+        } else if (seq <= dedup_max(r->dedup, p->agent, p->tag)) {
+            p->duplicates++;
+            r->st.duplicates++;
+        } else if (store(p, m, msg, len) == 0) {
+            dedup_store(r->dedup, p->agent, p->tag, seq);
+            p->accepted++;
+            r->st.accepted++;
+            r->dirty = 1;
+        } else {
+            seq = 0; /* refused by store */
+        }
+        if (seq > p->seen)
+            p->seen = seq;
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+static void respond(struct pub *p, int status, const char *reason)
+{
+    Sonde__V1__PublishResponse resp = SONDE__V1__PUBLISH_RESPONSE__INIT;
+    uint8_t buf[RECV_RESP_MAX];
+
+    resp.status = (Sonde__V1__PublishStatus)status;
+    resp.acked_seq = p->seen;
+    resp.reason = (char *)(reason ? reason : "");
+    resp.accepted = p->accepted;
+    resp.duplicates = p->duplicates;
+    if (sonde__v1__publish_response__get_packed_size(&resp) <= sizeof(buf))
+        rpc_call_send(p->call, buf, sonde__v1__publish_response__pack(&resp, buf));
+    p->acked = p->seen;
+}
+
+static int on_open(struct rpc_call *c, void *arg)
+{
+    struct receiver *r = arg;
+    struct pub *p;
+    int i, tag = 0;
+
+    for (i = 0; i < r->nmethods; i++)
+        if (strcmp(r->paths[i], rpc_call_path(c)) == 0)
+            tag = r->tags[i];
+    if (tag == 0)
+        return RPC_UNIMPLEMENTED;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return RPC_RESOURCE_EXHAUSTED;
+    p->r = r;
+    p->call = c;
+    p->tag = tag;
+    p->agent = -1;
+    p->next = r->pubs;
+    if (r->pubs)
+        r->pubs->prev = p;
+    r->pubs = p;
+    r->st.streams++;
+    rpc_call_set_data(c, p);
+    if (r->cfg.accept_types && !(r->cfg.accept_types & (1ull << tag))) {
+        /* not wanted here: say so, and that retrying will not help */
+        respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_UNSUBSCRIBE,
+                "this collector does not accept this event type");
+        rpc_call_finish(c, RPC_OK, NULL);
+    }
+    return RPC_OK;
+}
+
+static void on_half_close(struct rpc_call *c, void *arg)
+{
+    struct pub *p = rpc_call_data(c);
+
+    (void)arg;
+    /* the publisher is done: acknowledge what it sent once it is on disk */
+    p->done = 1;
+    p->r->dirty = 1;
+}
+
+static void on_close(struct rpc_call *c, int code, const char *message, void *arg)
+{
+    struct pub *p = rpc_call_data(c);
+    struct receiver *r = arg;
+
+    if (p == NULL)
+        return;
+    if (code != RPC_OK && code != RPC_CANCELLED)
+        log_info("receiver: %s: %s ended: %s %s", rpc_call_peer(c), rpc_call_path(c),
+                 rpc_code_name(code), message);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        r->pubs = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    free(p);
+}
+
+/* ------------------------------------------------------------ commits */
+
+static int commit(struct receiver *r)
+{
+    char err[SINK_ERR_MAX];
+    int i;
+
+    for (i = 0; i < r->nsinks; i++) {
+        if (sink_commit(&r->sinks[i], err) < 0) {
+            if (!r->failed)
+                log_error("receiver: %s (no more acknowledgements)", err);
+            r->failed = 1;
+            return -1;
+        }
+    }
+    r->st.commits++;
+    return 0;
+}
+
+/* Commit, then acknowledge; streams whose publisher is done are ended. */
+static void commit_and_ack(struct receiver *r)
+{
+    struct pub *p, *next;
+
+    if (r->dirty && commit(r) < 0)
+        return;
+    r->dirty = 0;
+    for (p = r->pubs; p; p = next) {
+        next = p->next;
+        if (p->seen > p->acked)
+            respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_OK, NULL);
+        if (p->done)
+            rpc_call_finish(p->call, RPC_OK, NULL);
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    commit_and_ack(arg);
+}
+
+/* ----------------------------------------------------------- the table */
+
+static int build_methods(struct receiver *r, char err[RPC_ERR_MAX])
+{
+    const ProtobufCServiceDescriptor *sd = &sonde__v1__d3_events__descriptor;
+    unsigned i;
+    size_t t;
+
+    for (i = 0; i < sd->n_methods; i++) {
+        const ProtobufCMethodDescriptor *md = &sd->methods[i];
+        int tag = 0;
+
+        if (strncmp(md->name, "Publish", 7) != 0)
+            continue;
+        for (t = 0; t < schema_event_count(); t++)
+            if (schema_event_descriptor(schema_event_tag_at(t)) == md->input)
+                tag = schema_event_tag_at(t);
+        if (tag <= 0 || tag >= DEDUP_TAGS || r->nmethods == RECV_MAX_METHODS) {
+            snprintf(err, RPC_ERR_MAX, "rpc %s: input is not an Event member", md->name);
+            return -1;
+        }
+        snprintf(r->paths[r->nmethods], RECV_PATH_MAX, RECV_PATH_PREFIX "%s", md->name);
+        r->tags[r->nmethods] = tag;
+        r->methods[r->nmethods] = (struct rpc_method){
+            .path = r->paths[r->nmethods],
+            .cbs = {.on_open = on_open,
+                    .on_message = on_message,
+                    .on_half_close = on_half_close,
+                    .on_close = on_close},
+            .arg = r,
+        };
+        r->nmethods++;
+    }
+    return 0;
+}
+
+struct receiver *receiver_new(struct event_base *base, const struct receiver_cfg *cfg,
+                              struct sink *sinks, int nsinks, struct dedup *dedup,
+                              char err[RPC_ERR_MAX])
+{
+    struct receiver *r = calloc(1, sizeof(*r));
+    struct timeval tv;
+
+    if (r == NULL) {
+        snprintf(err, RPC_ERR_MAX, "out of memory");
+        return NULL;
+    }
+    r->base = base;
+    r->cfg = *cfg;
+    r->sinks = sinks;
+    r->nsinks = nsinks;
+    r->dedup = dedup;
+    tv.tv_sec = cfg->commit_ms / 1000;
+    tv.tv_usec = (suseconds_t)(cfg->commit_ms % 1000) * 1000;
+    if (build_methods(r, err) < 0)
+        goto fail;
+    r->timer = event_new(base, -1, EV_PERSIST, on_timer, r);
+    if (r->timer == NULL || event_add(r->timer, &tv) < 0) {
+        snprintf(err, RPC_ERR_MAX, "cannot arm the commit timer");
+        goto fail;
+    }
+    return r;
+fail:
+    receiver_free(r);
+    return NULL;
+}
+
+const struct rpc_method *receiver_methods(const struct receiver *r, int *n)
+{
+    *n = r->nmethods;
+    return r->methods;
+}
+
+void receiver_shutdown(struct receiver *r)
+{
+    struct pub *p, *next;
+
+    commit_and_ack(r);
+    for (p = r->pubs; p; p = next) {
+        next = p->next;
+        respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_STOP, "collector shutting down");
+        rpc_call_finish(p->call, RPC_UNAVAILABLE, "collector shutting down");
+    }
+}
+
+const struct receiver_stats *receiver_stats(const struct receiver *r)
+{
+    return &r->st;
+}
+
+void receiver_free(struct receiver *r)
+{
+    if (r == NULL)
+        return;
+    if (r->timer)
+        event_free(r->timer);
+    /* open calls belong to the server, which is freed first */
+    free(r);
+}

@@ -1,0 +1,48 @@
+/*
+ * sink.h - where the receiver puts events until the store exists: JSON
+ * lines or length-delimited sonde.v1.Event frames (the agent's -o formats),
+ * appended to a file and made durable (fflush + fdatasync) before the
+ * agents are told their events are accepted.
+ */
+#ifndef SONDE_COLLECTOR_SINK_H
+#define SONDE_COLLECTOR_SINK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "dedup.h"
+#include "sbuf.h"
+
+#define SINK_ERR_MAX 256
+
+enum sink_kind { SINK_JSON = 1, SINK_PB };
+
+struct sink {
+    int kind;
+    char *path;
+    FILE *f;
+    int is_stdout;
+    int sync; /* fdatasync on commit (not for stdout, pipes, ttys) */
+    uint64_t written;
+    struct sbuf buf;
+};
+
+/* "json:PATH" / "pb:PATH" ("-" = stdout); opens for appending. */
+int sink_open(struct sink *s, const char *spec, int fsync_on_commit, char err[SINK_ERR_MAX]);
+/*
+ * Read what the file already holds into d (agent, type -> highest seq), so
+ * that a restarted collector recognises what it stored before. A last
+ * record cut short by a crash is removed from the file. Returns the number
+ * of events found, or -1 with err set.
+ */
+long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX]);
+/* Append one event (m unpacked, packed[0..len) the same bytes). */
+int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t *packed,
+               size_t len);
+/* Everything written so far is on disk when this returns 0. */
+int sink_commit(struct sink *s, char err[SINK_ERR_MAX]);
+void sink_close(struct sink *s);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * tls.c - OpenSSL contexts for gRPC, and address helpers.
+ *
+ * Both sides: TLS 1.2 or later, our certificate and key, peers verified
+ * against the configured CA (mutual TLS: the server demands a client
+ * certificate). HTTP/2 (RFC 9113 9.2) forbids TLS 1.2 suites without
+ * forward secrecy or AEAD, so only ECDHE with AES-GCM or ChaCha20 is
+ * offered there; TLS 1.3 suites are all AEAD. ALPN is h2 only: a peer that
+ * does not speak it gets a no_application_protocol alert.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "rpc_int.h"
+
+#define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+void rpc_tls_error(const char *what, char err[RPC_ERR_MAX])
+{
+    unsigned long e = ERR_get_error();
+    char buf[RPC_ERR_MAX];
+
+    if (e) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        snprintf(err, RPC_ERR_MAX, "%s: %s", what, buf);
+    } else {
+        snprintf(err, RPC_ERR_MAX, "%s failed", what);
+    }
+    ERR_clear_error();
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
+    static const unsigned char h2[] = {2, 'h', '2'};
+    unsigned char *sel = NULL;
+
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto(&sel, outlen, h2, sizeof(h2), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+SSL_CTX *rpc_tls_ctx(const struct rpc_tls *t, int server, char err[RPC_ERR_MAX])
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    char what[RPC_ERR_MAX];
+
+    if (ctx == NULL) {
+        rpc_tls_error("SSL_CTX_new", err);
+        return NULL;
+    }
+    if (!t->cert || !t->key || !t->ca) {
+        snprintf(err, RPC_ERR_MAX,
+                 "TLS needs a certificate, its key and a CA (--tls-cert, --tls-key, --tls-ca)");
+        goto fail;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+        rpc_tls_error("cipher list", err);
+        goto fail;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
+        snprintf(what, sizeof(what), "certificate %s", t->cert);
+        rpc_tls_error(what, err);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(what, sizeof(what), "key %s", t->key);
+        rpc_tls_error(what, err);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(what, sizeof(what), "key %s does not match certificate %s", t->key, t->cert);
+        rpc_tls_error(what, err);
+        goto fail;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, t->ca, NULL) != 1) {
+        snprintf(what, sizeof(what), "CA %s", t->ca);
+        rpc_tls_error(what, err);
+        goto fail;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+    if (server) {
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    } else if (SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3) != 0) {
+        rpc_tls_error("ALPN", err);
+        goto fail;
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int rpc_host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (strcmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}
+
+int rpc_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap)
+{
+    const char *colon, *h = addr;
+    size_t hl;
+
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+
+        if (end == NULL || end[1] != ':')
+            return -1;
+        h = addr + 1;
+        hl = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL || strchr(addr, ':') != colon)
+            return -1; /* a bare IPv6 address needs brackets */
+        hl = (size_t)(colon - addr);
+    }
+    if (hl >= hostcap || strlen(colon + 1) >= portcap || colon[1] == '\0' ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) > 5 ||
+        atoi(colon + 1) > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    strcpy(port, colon + 1);
+    return 0;
+}
