@@ -26,6 +26,7 @@
 #include "events/packet_events.h"
 #include "event.h"
 #include "export/export.h"
+#include "export/rpcout.h"
 #include "dpi/dhcp.h"
 #include "dpi/dns.h"
 #include "dpi/http.h"
@@ -68,6 +69,8 @@ struct agent {
     struct ev_sink sink;
     struct evq evq;
     struct exporter exp;
+    struct rpcout_cfg rpc_cfg;
+    struct rpcout *rpc;
     struct netset local;
     struct source src[AGENT_MAX_SOURCES];
     int nsrc;
@@ -408,6 +411,7 @@ static uint64_t rusage_fill(struct agent_status_vals *v)
 static void emit_status(struct agent *a)
 {
     struct agent_status_vals v;
+    struct rpcout_stats rpc;
     uint64_t now = wall_ms();
     int i;
 
@@ -440,6 +444,10 @@ static void emit_status(struct agent *a)
     v.flow_table_size = (uint64_t)a->cfg->max_flows;
     v.flow_bytes = v.flows_active * sizeof(struct flow);
     v.event_queue_depth = (uint32_t)evq_depth(&a->evq);
+    if (a->rpc) {
+        rpcout_stats(a->rpc, &rpc);
+        v.rpc = &rpc;
+    }
     ev_agent_status(&a->sink, &v, now);
 }
 
@@ -908,6 +916,39 @@ static int setup_sink(struct agent *a)
     return parse_events(a, c->events);
 }
 
+/* --push, --listen and their TLS settings -> a->rpc_cfg, checked. */
+static int rpc_settings(struct agent *a)
+{
+    const struct agent_settings *c = a->cfg;
+    struct rpcout_cfg *r = &a->rpc_cfg;
+    char err[RPC_ERR_MAX];
+    size_t i;
+
+    memset(r, 0, sizeof(*r));
+    if (c->push.n > RPCOUT_MAX_PUSH) {
+        log_error("at most %d --push collectors", RPCOUT_MAX_PUSH);
+        return -1;
+    }
+    for (i = 0; i < c->push.n; i++)
+        r->push[r->npush++] = c->push.v[i];
+    r->listen = c->listen;
+    r->tls = (struct rpc_tls){c->tls_cert, c->tls_key, c->tls_ca, c->cleartext};
+    r->queue_bytes = (size_t)c->push_queue_mb << 20;
+    r->spool_dir = c->spool_dir;
+    r->spool_bytes = (uint64_t)c->spool_mb << 20;
+    r->drain_ms = (uint32_t)c->push_drain * 1000;
+    r->sub_queue_events = (uint32_t)c->subscriber_queue;
+    if (c->cleartext && !c->listen) {
+        log_error("--insecure-cleartext is for --listen; for --push use a grpc:// URL");
+        return -1;
+    }
+    if (rpcout_check(r, c->cleartext_anywhere, err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Everything a user can get wrong on the command line, checked before
  * anything is opened: these exit with 2, runtime failures with 1. */
 static int check_usage(struct agent *a)
@@ -934,7 +975,7 @@ static int check_usage(struct agent *a)
             return -1;
         }
     }
-    return 0;
+    return rpc_settings(a);
 }
 
 static int setup_outputs(struct agent *a)
@@ -942,6 +983,16 @@ static int setup_outputs(struct agent *a)
     char err[EXPORT_ERR_MAX];
     size_t i;
 
+    if (a->rpc_cfg.npush || a->rpc_cfg.listen) {
+        a->rpc = rpcout_start(&a->rpc_cfg, err);
+        if (a->rpc == NULL) {
+            log_error("%s", err);
+            return -1;
+        }
+        a->exp.rpc = a->rpc;
+        if (a->cfg->outputs.n == 0)
+            return 0; /* gRPC only */
+    }
     if (a->cfg->outputs.n == 0)
         return export_add(&a->exp, "json:-", err);
     for (i = 0; i < a->cfg->outputs.n; i++) {
@@ -1030,6 +1081,8 @@ out:
         stop_workers(a); /* error path: no worker may outlive us */
     evq_close(&a->evq);
     if (export_join(&a->exp) < 0)
+        rc = 1;
+    if (rpcout_stop(a->rpc) < 0)
         rc = 1;
     free_workers(a);
     for (i = 0; i < a->nsrc; i++)

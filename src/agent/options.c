@@ -21,6 +21,31 @@ const struct config_opt agent_options[] = {
         "read a pcap/pcapng file, - for stdin (repeatable)", 0, 0),
     OPT("output", 'o', CONFIG_LIST, outputs, "TYPE:PATH",
         "json:PATH, pb:PATH (- = stdout) or null (repeatable; default json:-)", 0, 0),
+    OPT("push", 0, CONFIG_LIST, push, "URL",
+        "push events to a collector: grpcs://HOST:PORT, or grpc:// for cleartext (repeatable)", 0,
+        0),
+    OPT("listen", 0, CONFIG_STRING, listen, "ADDR",
+        "serve Subscribe, GetInfo and health to subscribers on ADDR", 0, 0),
+    OPT("tls-cert", 0, CONFIG_STRING, tls_cert, "PEM", "this agent's certificate (docs/certs.md)",
+        0, 0),
+    OPT("tls-key", 0, CONFIG_STRING, tls_key, "PEM", "its private key", 0, 0),
+    OPT("tls-ca", 0, CONFIG_STRING, tls_ca, "PEM", "CA that signs collectors and subscribers", 0,
+        0),
+    OPT("insecure-cleartext", 0, CONFIG_BOOL, cleartext, NULL,
+        "--listen without TLS (HTTP/2 cleartext); only on a loopback address", 0, 0),
+    OPT("insecure-cleartext-anywhere", 0, CONFIG_BOOL, cleartext_anywhere, NULL,
+        "allow cleartext (--insecure-cleartext, grpc://) on any address", 0, 0),
+    OPT("push-queue", 0, CONFIG_INT, push_queue_mb, "MB",
+        "unacknowledged events kept in memory per collector (default 64)", 1, 65536),
+    OPT("spool-dir", 0, CONFIG_STRING, spool_dir, "DIR",
+        "beyond --push-queue, and at exit, keep unacknowledged events here", 0, 0),
+    OPT("spool-size", 0, CONFIG_INT, spool_mb, "MB",
+        "spool bound per collector; beyond it events are dropped and counted (default 1024)", 1,
+        1L << 24),
+    OPT("push-drain", 0, CONFIG_INT, push_drain, "SECONDS",
+        "at exit, wait this long for collectors to acknowledge (default 10)", 0, 3600),
+    OPT("subscriber-queue", 0, CONFIG_INT, subscriber_queue, "EVENTS",
+        "events queued per subscriber before it misses some (default 65536)", 16, 1L << 24),
     OPT("events", 'e', CONFIG_STRING, events, "LIST",
         "event types to emit: comma list of names, 'default', 'all' (see docs/events.md)", 0, 0),
     OPT("filter", 'f', CONFIG_STRING, filter, "BPF", "BPF capture filter", 0, 0),
@@ -95,4 +120,8 @@ void agent_settings_defaults(struct agent_settings *s)
     s->flow_stats_interval = 15;
     s->stats_interval = 15;
     s->status_interval = 15;
+    s->push_queue_mb = 64;
+    s->spool_mb = 1024;
+    s->push_drain = 10;
+    s->subscriber_queue = 65536;
 }

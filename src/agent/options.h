@@ -7,8 +7,11 @@
 #include "common/config.h"
 
 struct agent_settings {
-    struct config_list interfaces, files, outputs, local_nets, dns_ports;
+    struct config_list interfaces, files, outputs, local_nets, dns_ports, push;
     char *config, *events, *filter, *agent_id, *user;
+    char *listen, *tls_cert, *tls_key, *tls_ca, *spool_dir;
+    long push_queue_mb, spool_mb, push_drain, subscriber_queue;
+    int cleartext, cleartext_anywhere;
     long threads, snaplen, buffer_mb, max_flows, sample, packet_sample, cid_seed, queue_size;
     long dpi_packets;
     long tcp_timeout, udp_timeout, closed_timeout;

@@ -311,7 +311,7 @@ static int dial(struct rpc_client *cl, char err[RPC_ERR_MAX])
     c->cli = cl;
     c->max_buffer = RPC_CONN_BUFFER;
     c->max_message = cl->cfg.max_message;
-    snprintf(c->peer, sizeof(c->peer), "%s:%s", cl->host, cl->port);
+    snprintf(c->peer, sizeof(c->peer), "%.100s:%.15s", cl->host, cl->port);
     if (cl->ssl_ctx) {
         c->ssl = new_ssl(cl, err);
         if (c->ssl == NULL) {
@@ -336,7 +336,7 @@ static int dial(struct rpc_client *cl, char err[RPC_ERR_MAX])
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect_hostname(c->bev, cl->dns, AF_UNSPEC, cl->host, atoi(cl->port)) <
         0) {
-        snprintf(err, RPC_ERR_MAX, "%s:%s: cannot connect", cl->host, cl->port);
+        snprintf(err, RPC_ERR_MAX, "%.200s:%.15s: cannot connect", cl->host, cl->port);
         bufferevent_free(c->bev);
         cl->conn = NULL;
         free(c);

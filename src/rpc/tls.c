@@ -27,7 +27,7 @@ void rpc_tls_error(const char *what, char err[RPC_ERR_MAX])
 
     if (e) {
         ERR_error_string_n(e, buf, sizeof(buf));
-        snprintf(err, RPC_ERR_MAX, "%s: %s", what, buf);
+        snprintf(err, RPC_ERR_MAX, "%.100s: %.150s", what, buf);
     } else {
         snprintf(err, RPC_ERR_MAX, "%s failed", what);
     }

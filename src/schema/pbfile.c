@@ -34,25 +34,35 @@ static void frame_fail(struct sbuf *out)
     out->failed = 1; /* the sbuf convention: callers check sbuf_ok once */
 }
 
-void pbfile_frame_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len)
+/* The Event's size when it holds packed[0..len) as member tag; 0 if it cannot. */
+static size_t event_size(int tag, size_t len)
 {
-    uint64_t key;
     size_t total;
 
     if (schema_event_descriptor(tag) == NULL) {
         log_error("pbfile: %d is not a field of sonde.v1.Event", tag);
-        frame_fail(out);
-        return;
+        return 0;
     }
-    if (len > PBFILE_MAX_EVENT) {
+    total = varint_size(((uint64_t)tag << 3) | PBFILE_WIRE_LEN) + varint_size(len) + len;
+    if (len > PBFILE_MAX_EVENT || total > PBFILE_MAX_EVENT) {
         log_error("pbfile: event of %zu bytes over the %u-byte limit", len, PBFILE_MAX_EVENT);
-        frame_fail(out);
-        return;
+        return 0;
     }
-    key = ((uint64_t)tag << 3) | PBFILE_WIRE_LEN;
-    total = varint_size(key) + varint_size(len) + len;
-    if (total > PBFILE_MAX_EVENT) {
-        log_error("pbfile: event of %zu bytes over the %u-byte limit", total, PBFILE_MAX_EVENT);
+    return total;
+}
+
+static void put_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len)
+{
+    sbuf_put_varint(out, ((uint64_t)tag << 3) | PBFILE_WIRE_LEN);
+    sbuf_put_varint(out, len);
+    sbuf_append(out, packed, len);
+}
+
+void pbfile_frame_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len)
+{
+    size_t total = event_size(tag, len);
+
+    if (total == 0) {
         frame_fail(out);
         return;
     }
@@ -60,9 +70,20 @@ void pbfile_frame_event(struct sbuf *out, int tag, const uint8_t *packed, size_t
     if (sbuf_reserve(out, varint_size(total) + total) == NULL)
         return;
     sbuf_put_varint(out, total);
-    sbuf_put_varint(out, key);
-    sbuf_put_varint(out, len);
-    sbuf_append(out, packed, len);
+    put_event(out, tag, packed, len);
+}
+
+void pbfile_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len)
+{
+    size_t total = event_size(tag, len);
+
+    if (total == 0) {
+        frame_fail(out);
+        return;
+    }
+    if (sbuf_reserve(out, total) == NULL)
+        return;
+    put_event(out, tag, packed, len);
 }
 
 void pbfile_reader_init(struct pbfile_reader *r, FILE *fp)

@@ -26,6 +26,8 @@
  * out failed (see sbuf_ok) and logs why.
  */
 void pbfile_frame_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len);
+/* The same Event without the length in front (one gRPC Subscribe message). */
+void pbfile_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len);
 
 struct pbfile_reader {
     FILE *fp;

@@ -135,7 +135,10 @@ def test_event_stream_shape(runs, real_capture, threads):
     hello = r.events[0]
     assert int(hello.get("threads", 0)) == threads
     seqs = [int(e.get("seq", 0)) for e in r.events]
-    assert sorted(seqs) == list(range(1, len(seqs) + 1)), "seq is not 1..N without gaps or repeats"
+    # seq starts at the agent's start time in microseconds (unique across runs)
+    assert abs(seqs[0] // 1000 - int(hello["start_time"])) < 60_000, (seqs[0], hello["start_time"])
+    assert sorted(seqs) == list(range(seqs[0], seqs[0] + len(seqs))), \
+        "seq is not consecutive without gaps or repeats"
     inversions = [(a["type"], a["seq"], b["type"], b["seq"]) for a, b in zip(r.events, r.events[1:])
                   if int(b["seq"]) <= int(a["seq"])]
     assert not inversions, "seq not strictly increasing in output order (type, seq, next type, next seq): %r" \

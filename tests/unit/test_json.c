@@ -435,7 +435,8 @@ static void test_agent_status(void **state)
         "\"packets\":18446744073709551615,\"capture_dropped\":0,\"queue_dropped\":0,"
         "\"events\":0,\"events_dropped\":0,\"discarded\":0,"
         "\"worker_queue_depth\":[0,7,4294967295],\"event_queue_depth\":0,"
-        "\"flow_table_size\":65536,\"flow_bytes\":0,\"dns_malformed\":0,\"dhcp_malformed\":0}");
+        "\"flow_table_size\":65536,\"flow_bytes\":0,\"dns_malformed\":0,\"dhcp_malformed\":0,"
+        "\"push\":[],\"subscribers\":0,\"subscriber_dropped\":0}");
 }
 
 static void test_eth_bytes(void **state)

@@ -46,9 +46,36 @@ void ev_agent_hello(struct ev_sink *s, const char *hostname, uint64_t start_ms, 
     ev_emit(s, EV_AGENT_HELLO, &m.base);
 }
 
+/* The gRPC exporters' counters (the strings stay in st, which outlives m). */
+static void status_rpc(Sonde__V1__AgentStatus *m, const struct rpcout_stats *st,
+                       Sonde__V1__PushStatus *push, Sonde__V1__PushStatus **ppush)
+{
+    int i;
+
+    for (i = 0; i < st->npush; i++) {
+        const struct rpcout_push_stats *p = &st->push[i];
+
+        sonde__v1__push_status__init(&push[i]);
+        push[i].collector = (char *)p->url;
+        push[i].connected = p->connected;
+        push[i].queued = p->queued;
+        push[i].spooled_bytes = p->spooled_bytes;
+        push[i].acked = p->acked;
+        push[i].dropped = p->dropped;
+        push[i].rejected = p->rejected;
+        push[i].reconnects = p->reconnects;
+        ppush[i] = &push[i];
+    }
+    m->n_push = (size_t)st->npush;
+    m->push = ppush;
+    m->subscribers = st->subscribers;
+    m->subscriber_dropped = st->subscriber_dropped;
+}
+
 void ev_agent_status(struct ev_sink *s, const struct agent_status_vals *v, uint64_t now_ms)
 {
     Sonde__V1__AgentStatus m = SONDE__V1__AGENT_STATUS__INIT;
+    Sonde__V1__PushStatus push[RPCOUT_MAX_PUSH], *ppush[RPCOUT_MAX_PUSH];
     uint32_t depth[FLOW_MAX_SOURCES];
 
     if (!ev_enabled(s, EV_AGENT_STATUS))
@@ -78,6 +105,8 @@ void ev_agent_status(struct ev_sink *s, const struct agent_status_vals *v, uint6
     m.flow_bytes = v->flow_bytes;
     m.dns_malformed = v->dns_malformed;
     m.dhcp_malformed = v->dhcp_malformed;
+    if (v->rpc)
+        status_rpc(&m, v->rpc, push, ppush);
     ev_emit(s, EV_AGENT_STATUS, &m.base);
 }
 

@@ -5,6 +5,7 @@
 #ifndef SONDE_INVENTORY_H
 #define SONDE_INVENTORY_H
 
+#include "export/rpcout.h"
 #include "capture/source.h"
 #include "emit.h"
 #include "flow/engine.h"
@@ -19,6 +20,7 @@ struct agent_status_vals {
     uint32_t nworkers;
     uint32_t worker_queue_depth[FLOW_MAX_SOURCES];
     uint32_t event_queue_depth;
+    const struct rpcout_stats *rpc; /* NULL without --push / --listen */
 };
 
 void ev_agent_hello(struct ev_sink *s, const char *hostname, uint64_t start_ms, uint32_t threads,

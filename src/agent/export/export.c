@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "export.h"
 #include "events/emit.h"
@@ -16,6 +17,7 @@
 #include "event.h"
 #include "json.h"
 #include "pbfile.h"
+#include "rpcout.h"
 
 #define EXPORT_IDLE_MS   500
 #define EXPORT_STDIO_BUF (1 << 20)
@@ -134,6 +136,8 @@ static void export_one(struct exporter *x, struct evq_item *it)
         len = x->pack.len;
     }
     len += stamp_seq(x, data + len);
+    if (x->rpc)
+        rpcout_event(x->rpc, (int)it->tag, x->seq, data, len);
     if (x->need_json) {
         const ProtobufCMessageDescriptor *d = schema_event_descriptor((int)it->tag);
 
@@ -211,8 +215,25 @@ static void *export_main(void *arg)
     return NULL;
 }
 
+/*
+ * Sequence numbers start at the wall clock in microseconds, not at 1: a
+ * collector deduplicates by (agent, type, seq) across the agent's
+ * restarts, so a new run must not reuse the numbers of the last one. It
+ * would only catch up with the clock by producing over a million events a
+ * second for its whole run; and past 2^53 (year 2255) JSON readers in
+ * JavaScript would lose precision.
+ */
+static uint64_t seq_base(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 int export_start(struct exporter *x, struct evq *q, const struct ev_sink *sink)
 {
+    x->seq = seq_base();
     x->q = q;
     x->sink = sink;
     sbuf_init(&x->buf);

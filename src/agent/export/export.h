@@ -17,6 +17,7 @@
 #include "common/sbuf.h"
 
 struct ev_sink;
+struct rpcout;
 
 #define EXPORT_MAX_OUTPUTS 8
 #define EXPORT_ERR_MAX     256
@@ -44,7 +45,8 @@ struct exporter {
     uint64_t encode_errors;
     uint64_t json_errors;
     unsigned idle_rounds;
-    uint64_t seq; /* last sequence number given */
+    uint64_t seq;       /* last sequence number given */
+    struct rpcout *rpc; /* gRPC push and pull, or NULL */
 };
 
 /* Check one -o spec without opening anything (usage errors first). */

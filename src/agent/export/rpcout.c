@@ -1,0 +1,365 @@
+/*
+ * rpcout.c - the agent's gRPC thread: inbox, loop, start and stop; see
+ * rpcout.h. Collectors are in push.c, subscribers in serve.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/thread.h>
+
+#include "common/log.h"
+#include "events/emit.h"
+#include "rpcout_int.h"
+
+#define STATS_MS 250 /* how often the counters are published to other threads */
+
+struct gmsg *gmsg_new(int tag, uint64_t seq, const uint8_t *data, size_t len)
+{
+    struct gmsg *m = malloc(sizeof(*m) + len);
+
+    if (m == NULL)
+        return NULL;
+    m->next = NULL;
+    m->refs = 1;
+    m->tag = tag;
+    m->seq = seq;
+    m->len = len;
+    memcpy(m->data, data, len);
+    return m;
+}
+
+void gmsg_unref(struct gmsg *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
+}
+
+int pq_push(struct pq *q, struct gmsg *m)
+{
+    if (q->tail == q->cap) {
+        if (q->head > q->cap / 2) { /* slide down instead of growing */
+            memmove(q->v, q->v + q->head, (q->tail - q->head) * sizeof(*q->v));
+            q->tail -= q->head;
+            q->sent -= q->head;
+            q->head = 0;
+        } else {
+            size_t cap = q->cap ? 2 * q->cap : 256;
+            struct gmsg **v = realloc(q->v, cap * sizeof(*v));
+
+            if (v == NULL)
+                return -1;
+            q->v = v;
+            q->cap = cap;
+        }
+    }
+    q->v[q->tail++] = m;
+    m->refs++;
+    return 0;
+}
+
+void pq_free(struct pq *q)
+{
+    size_t i;
+
+    for (i = q->head; i < q->tail; i++)
+        gmsg_unref(q->v[i]);
+    free(q->v);
+    memset(q, 0, sizeof(*q));
+}
+
+/* ------------------------------------------------------------ the inbox */
+
+void rpcout_event(struct rpcout *o, int tag, uint64_t seq, const uint8_t *data, size_t len)
+{
+    struct gmsg *m;
+
+    pthread_mutex_lock(&o->lock);
+    if (o->in_bytes + len > RPCOUT_INBOX_BYTES || o->stopping) {
+        o->inbox_dropped++;
+        pthread_mutex_unlock(&o->lock);
+        return;
+    }
+    pthread_mutex_unlock(&o->lock);
+    m = gmsg_new(tag, seq, data, len);
+    pthread_mutex_lock(&o->lock);
+    if (m == NULL) {
+        o->inbox_dropped++;
+    } else {
+        if (o->in_tail)
+            o->in_tail->next = m;
+        else
+            o->in_head = m;
+        o->in_tail = m;
+        o->in_bytes += len;
+    }
+    pthread_mutex_unlock(&o->lock);
+    if (m)
+        event_active(o->wake, EV_READ, 0);
+}
+
+static void publish_stats(struct rpcout *o)
+{
+    struct rpcout_stats st;
+    int i;
+
+    memset(&st, 0, sizeof(st));
+    for (i = 0; i < o->npush; i++)
+        push_stats(o->push[i], &st.push[i]);
+    st.npush = o->npush;
+    if (o->srv)
+        serve_stats(o->srv, &st.subscribers, &st.subscriber_dropped);
+    pthread_mutex_lock(&o->lock);
+    st.inbox_dropped = o->inbox_dropped;
+    o->st = st;
+    pthread_mutex_unlock(&o->lock);
+}
+
+void rpcout_stats(struct rpcout *o, struct rpcout_stats *st)
+{
+    pthread_mutex_lock(&o->lock);
+    *st = o->st;
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* The loop's side of the inbox: every event to every collector and subscriber. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpcout *o = arg;
+    struct gmsg *m, *next;
+    int i;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&o->lock);
+    m = o->in_head;
+    o->in_head = o->in_tail = NULL;
+    o->in_bytes = 0;
+    pthread_mutex_unlock(&o->lock);
+    for (; m; m = next) {
+        next = m->next;
+        m->next = NULL;
+        if (m->tag == EV_AGENT_HELLO) {
+            gmsg_unref(o->hello);
+            o->hello = m;
+            m->refs++;
+        }
+        for (i = 0; i < o->npush; i++)
+            push_event(o->push[i], m);
+        if (o->srv)
+            serve_event(o->srv, m);
+        gmsg_unref(m);
+    }
+}
+
+static void on_stats(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    publish_stats(arg);
+}
+
+static void *loop_main(void *arg)
+{
+    struct rpcout *o = arg;
+
+    event_base_dispatch(o->base);
+    return NULL;
+}
+
+/* ---------------------------------------------------------- start, stop */
+
+int rpcout_check(const struct rpcout_cfg *cfg, int cleartext_anywhere, char err[RPC_ERR_MAX])
+{
+    char host[256], port[16];
+    int i, tls, any_tls = 0;
+
+    for (i = 0; i < cfg->npush; i++) {
+        if (push_parse_url(cfg->push[i], host, sizeof(host), port, sizeof(port), &tls) < 0) {
+            snprintf(err, RPC_ERR_MAX, "--push %s: expected grpcs://HOST:PORT or grpc://HOST:PORT",
+                     cfg->push[i]);
+            return -1;
+        }
+        if (!tls && !cleartext_anywhere && !rpc_host_is_loopback(host)) {
+            snprintf(err, RPC_ERR_MAX,
+                     "--push %s: cleartext to a non-loopback address; use grpcs://, or add "
+                     "--insecure-cleartext-anywhere",
+                     cfg->push[i]);
+            return -1;
+        }
+        any_tls |= tls;
+    }
+    if (cfg->listen) {
+        if (rpc_split_addr(cfg->listen, host, sizeof(host), port, sizeof(port)) < 0) {
+            snprintf(err, RPC_ERR_MAX, "--listen %s: expected HOST:PORT, [V6]:PORT or :PORT",
+                     cfg->listen);
+            return -1;
+        }
+        if (cfg->tls.cleartext && !cleartext_anywhere && !rpc_host_is_loopback(host)) {
+            snprintf(err, RPC_ERR_MAX,
+                     "--listen %s with --insecure-cleartext: not a loopback address; use TLS, "
+                     "or add --insecure-cleartext-anywhere",
+                     cfg->listen);
+            return -1;
+        }
+        any_tls |= !cfg->tls.cleartext;
+    }
+    if (any_tls && (!cfg->tls.cert || !cfg->tls.key || !cfg->tls.ca)) {
+        snprintf(err, RPC_ERR_MAX,
+                 "TLS needs --tls-cert, --tls-key and --tls-ca (see docs/certs.md)");
+        return -1;
+    }
+    return 0;
+}
+
+static void rpcout_free(struct rpcout *o)
+{
+    int i;
+
+    for (i = 0; i < o->npush; i++)
+        push_close(o->push[i]);
+    if (o->srv)
+        serve_free(o->srv);
+    gmsg_unref(o->hello);
+    while (o->in_head) {
+        struct gmsg *m = o->in_head;
+
+        o->in_head = m->next;
+        gmsg_unref(m);
+    }
+    if (o->wake)
+        event_free(o->wake);
+    if (o->stats_ev)
+        event_free(o->stats_ev);
+    if (o->base)
+        event_base_free(o->base);
+    pthread_mutex_destroy(&o->lock);
+    free(o);
+}
+
+struct rpcout *rpcout_start(const struct rpcout_cfg *cfg, char err[RPC_ERR_MAX])
+{
+    struct rpcout *o = calloc(1, sizeof(*o));
+    struct timeval st = {0, STATS_MS * 1000};
+    int i;
+
+    if (o == NULL) {
+        snprintf(err, RPC_ERR_MAX, "out of memory");
+        return NULL;
+    }
+    o->cfg = *cfg;
+    pthread_mutex_init(&o->lock, NULL);
+    if (evthread_use_pthreads() < 0 || (o->base = event_base_new()) == NULL) {
+        snprintf(err, RPC_ERR_MAX, "cannot create the event loop");
+        goto fail;
+    }
+    o->wake = event_new(o->base, -1, EV_READ, on_wake, o);
+    o->stats_ev = event_new(o->base, -1, EV_PERSIST, on_stats, o);
+    if (o->wake == NULL || o->stats_ev == NULL || event_add(o->stats_ev, &st) < 0) {
+        snprintf(err, RPC_ERR_MAX, "cannot create the event loop");
+        goto fail;
+    }
+    for (i = 0; i < cfg->npush; i++) {
+        o->push[i] = push_new(o, cfg->push[i], err);
+        if (o->push[i] == NULL)
+            goto fail;
+        o->npush++;
+    }
+    if (cfg->listen && (o->srv = serve_new(o, err)) == NULL)
+        goto fail;
+    publish_stats(o);
+    if (pthread_create(&o->thread, NULL, loop_main, o) != 0) {
+        snprintf(err, RPC_ERR_MAX, "cannot start the gRPC thread");
+        goto fail;
+    }
+    o->started = 1;
+    return o;
+fail:
+    rpcout_free(o);
+    return NULL;
+}
+
+/* Runs on the loop: half-close the publish streams, then wait (checking
+ * every DRAIN_POLL_MS) until every collector acknowledged everything or
+ * drain_ms passed. */
+#define DRAIN_POLL_MS  50
+#define DRAIN_FLUSH_MS 200
+
+struct drain {
+    struct rpcout *o;
+    uint64_t deadline;
+    struct event *ev;
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct drain *d = arg;
+    struct rpcout *o = d->o;
+    uint64_t pending = 0;
+    int i;
+
+    (void)fd;
+    (void)what;
+    on_wake(-1, 0, o); /* the last events handed over */
+    for (i = 0; i < o->npush; i++) {
+        push_finish(o->push[i]);
+        pending += push_pending(o->push[i]);
+    }
+    if (pending == 0 || mono_ms() >= d->deadline) {
+        struct timeval flush = {0, DRAIN_FLUSH_MS * 1000};
+
+        if (o->srv)
+            serve_shutdown(o->srv);
+        publish_stats(o);
+        event_base_loopexit(o->base, &flush); /* the subscribers' last bytes go out */
+        return;
+    }
+    {
+        struct timeval tv = {0, DRAIN_POLL_MS * 1000};
+
+        evtimer_add(d->ev, &tv);
+    }
+}
+
+int rpcout_stop(struct rpcout *o)
+{
+    struct drain d;
+    uint64_t lost = 0;
+    int i, rc = 0;
+
+    if (o == NULL)
+        return 0;
+    pthread_mutex_lock(&o->lock);
+    o->stopping = 1;
+    pthread_mutex_unlock(&o->lock);
+    d.o = o;
+    d.deadline = mono_ms() + o->cfg.drain_ms;
+    d.ev = evtimer_new(o->base, drain_check, &d);
+    if (d.ev)
+        event_active(d.ev, EV_TIMEOUT, 0);
+    else
+        event_base_loopexit(o->base, NULL);
+    if (o->started)
+        pthread_join(o->thread, NULL);
+    if (d.ev)
+        event_free(d.ev);
+    for (i = 0; i < o->npush; i++)
+        lost += push_close(o->push[i]);
+    o->npush = 0;
+    if (lost || o->inbox_dropped) {
+        log_error("gRPC: %llu events lost (not acknowledged and not spooled)",
+                  (unsigned long long)(lost + o->inbox_dropped));
+        rc = -1;
+    }
+    rpcout_free(o);
+    return rc;
+}

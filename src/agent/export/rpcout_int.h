@@ -1,0 +1,87 @@
+/*
+ * rpcout_int.h - what rpcout.c (the thread), push.c (collectors) and
+ * serve.c (subscribers) share. Everything here lives on the loop thread.
+ */
+#ifndef SONDE_EXPORT_RPCOUT_INT_H
+#define SONDE_EXPORT_RPCOUT_INT_H
+
+#include <pthread.h>
+
+#include <event2/event.h>
+
+#include "health.h"
+#include "rpcout.h"
+#include "spool.h"
+
+#define RPCOUT_TAGS 64 /* Event member numbers (EV_TAG_MAX + 1) */
+
+/* One event, shared by every queue that holds it (reference counted). */
+struct gmsg {
+    struct gmsg *next; /* inbox list */
+    unsigned refs;
+    int tag;
+    uint64_t seq;
+    size_t len;
+    uint8_t data[];
+};
+
+struct gmsg *gmsg_new(int tag, uint64_t seq, const uint8_t *data, size_t len);
+void gmsg_unref(struct gmsg *m);
+
+/* A FIFO of messages: v[head..tail); [head..sent) are on the wire. */
+struct pq {
+    struct gmsg **v;
+    size_t head, sent, tail, cap;
+};
+
+struct push_target;
+struct serve;
+
+struct rpcout {
+    struct rpcout_cfg cfg;
+    struct event_base *base;
+    pthread_t thread;
+    int started;
+    /* the inbox: filled by the exporter thread, emptied by the loop */
+    pthread_mutex_t lock;
+    struct gmsg *in_head, *in_tail;
+    size_t in_bytes;
+    uint64_t inbox_dropped;
+    int stopping;
+    struct event *wake;
+    /* loop side */
+    struct push_target *push[RPCOUT_MAX_PUSH];
+    int npush;
+    struct serve *srv;
+    struct gmsg *hello; /* the AgentHello, for GetInfo */
+    struct event *stats_ev;
+    int lost; /* events lost at exit */
+    /* stats published for other threads */
+    struct rpcout_stats st;
+};
+
+/* push.c */
+struct push_target *push_new(struct rpcout *o, const char *url, char err[RPC_ERR_MAX]);
+void push_event(struct push_target *t, struct gmsg *m);
+/* Number of events still unacknowledged (memory + spool). */
+uint64_t push_pending(const struct push_target *t);
+/* Half-close every stream once all is sent (exit). */
+void push_finish(struct push_target *t);
+/* Spool what is left; returns events lost (no spool, or spool full). */
+uint64_t push_close(struct push_target *t);
+void push_stats(const struct push_target *t, struct rpcout_push_stats *st);
+/* "grpcs://h:p" -> host, port, tls; -1 when malformed. */
+int push_parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, int *tls);
+
+/* serve.c */
+struct serve *serve_new(struct rpcout *o, char err[RPC_ERR_MAX]);
+void serve_event(struct serve *s, struct gmsg *m);
+void serve_stats(const struct serve *s, uint32_t *subscribers, uint64_t *dropped);
+void serve_shutdown(struct serve *s);
+void serve_free(struct serve *s);
+
+/* the queue */
+int pq_push(struct pq *q, struct gmsg *m);
+void pq_free(struct pq *q);
+
+#endif
