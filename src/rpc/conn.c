@@ -148,7 +148,9 @@ int rpc_call_feed(struct rpc_call *c, const uint8_t *data, size_t len)
 
     if (rc == 0)
         return 0;
-    if (rc < 0)
+    if (rc < 0 && c->conn->srv)
+        rpc_call_finish(c, c->in.error, c->in.why); /* the client reads why in the trailers */
+    else if (rc < 0)
         rpc_call_cancel(c, c->in.error, c->in.why);
     else if (c->conn->srv)
         rpc_call_finish(c, rc, NULL);

@@ -83,6 +83,8 @@ struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
                                   const struct rpc_server_cfg *cfg,
                                   const struct rpc_method *methods, int nmethods,
                                   char err[RPC_ERR_MAX]);
+/* Serve a connected socket as if it had been accepted (tests, fuzzing). */
+void rpc_server_adopt(struct rpc_server *s, int fd);
 /* The port actually bound (for ":0"). */
 int rpc_server_port(const struct rpc_server *s);
 /* Graceful: GOAWAY to every connection, no new calls; calls in progress

@@ -63,6 +63,7 @@ struct rpc_conn {
     int dead;  /* close at the next chance */
     char why[RPC_ERR_MAX];
     int goaway; /* sent (server) or received (client) */
+    int spoke;  /* server: the client's first frame arrived */
     size_t max_buffer;
     size_t max_message;
     struct rpc_call *calls;

@@ -174,6 +174,10 @@ int rpc_server_frame(struct rpc_conn *conn, const nghttp2_frame *frame)
                              ? nghttp2_session_get_stream_user_data(conn->h2, frame->hd.stream_id)
                              : NULL;
 
+    if (!conn->spoke) { /* the preface and SETTINGS came: no more deadline */
+        conn->spoke = 1;
+        bufferevent_set_timeouts(conn->bev, NULL, NULL);
+    }
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
         if (c && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
@@ -269,7 +273,14 @@ static int start_http2(struct rpc_conn *c)
     if (c->timer == NULL || event_add(c->timer, &ka) < 0)
         return -1;
     c->ping_sent_ms = 0;
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    /* the client's preface must come within the handshake time too (cleared
+     * at its first frame, rpc_server_frame): a connection that never speaks
+     * HTTP/2 does not stay open */
+    {
+        struct timeval hs = {RPC_HANDSHAKE_MS / 1000, 0};
+
+        bufferevent_set_timeouts(c->bev, &hs, NULL);
+    }
     if (s->shutting_down) {
         nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
         c->goaway = 1;
@@ -338,16 +349,11 @@ void rpc_server_conn_gone(struct rpc_conn *c)
     free(c);
 }
 
-static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+void rpc_server_adopt(struct rpc_server *s, int fd)
 {
-    struct rpc_server *s = arg;
     struct rpc_conn *c = calloc(1, sizeof(*c));
     struct timeval hs = {RPC_HANDSHAKE_MS / 1000, 0};
 
-    (void)lis;
-    (void)sa;
-    (void)salen;
     if (c == NULL) {
         evutil_closesocket(fd);
         return;
@@ -388,10 +394,17 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
             rpc_server_conn_gone(c);
             return;
         }
-        /* the preface must still come within the handshake time */
-        bufferevent_set_timeouts(c->bev, &hs, NULL);
         rpc_conn_pump(c);
     }
+}
+
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    (void)lis;
+    (void)sa;
+    (void)salen;
+    rpc_server_adopt(arg, fd);
 }
 
 static void on_listen_error(struct evconnlistener *lis, void *arg)
