@@ -38,7 +38,7 @@ echo "== fuzzing decode + DPI for ${FUZZ_SECONDS:-120} s ($FUZZ)"
 [ -f "$FUZZ/build.ninja" ] ||
     CC=clang meson setup "$FUZZ" --buildtype=debugoptimized -Dfuzz=true -Db_lto=false \
         -Db_sanitize=address,undefined -Db_lundef=false
-ninja -C "$FUZZ" tests/fuzz/fuzz_packet
+ninja -C "$FUZZ" tests/fuzz/fuzz_packet tests/fuzz/fuzz_rpc
 mkdir -p "$FUZZ/fuzz-corpus" "$FUZZ/fuzz-seeds"
 if [ -d "$CORPUS" ]; then
     $PY tests/fuzz/seeds.py "$CORPUS" "$FUZZ/fuzz-seeds"
@@ -49,3 +49,14 @@ fi
     -artifact_prefix="$FUZZ/" -print_final_stats=1 "$FUZZ/fuzz-corpus" "$FUZZ/fuzz-seeds" \
     2>"$FUZZ/fuzz.log" || { tail -60 "$FUZZ/fuzz.log"; exit 1; }
 tail -12 "$FUZZ/fuzz.log"
+
+# libFuzzer: the gRPC server (HTTP/2 frames, request checks, message
+# framing) on one client connection per input, FUZZ_RPC_SECONDS (default 60),
+# seeded with hand-written gRPC requests (tests/fuzz/rpc_seeds.py).
+echo "== fuzzing the gRPC server for ${FUZZ_RPC_SECONDS:-60} s ($FUZZ)"
+mkdir -p "$FUZZ/fuzz-rpc-corpus" "$FUZZ/fuzz-rpc-seeds"
+$PY tests/fuzz/rpc_seeds.py "$FUZZ/fuzz-rpc-seeds"
+"$FUZZ/tests/fuzz/fuzz_rpc" -max_total_time="${FUZZ_RPC_SECONDS:-60}" -rss_limit_mb=4096 \
+    -artifact_prefix="$FUZZ/rpc-" -print_final_stats=1 "$FUZZ/fuzz-rpc-corpus" \
+    "$FUZZ/fuzz-rpc-seeds" 2>"$FUZZ/fuzz-rpc.log" || { tail -60 "$FUZZ/fuzz-rpc.log"; exit 1; }
+tail -12 "$FUZZ/fuzz-rpc.log"
