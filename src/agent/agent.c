@@ -938,6 +938,7 @@ static int rpc_settings(struct agent *a)
     r->spool_bytes = (uint64_t)c->spool_mb << 20;
     r->drain_ms = (uint32_t)c->push_drain * 1000;
     r->sub_queue_events = (uint32_t)c->subscriber_queue;
+    r->stop = a->stop;
     if (c->cleartext && !c->listen) {
         log_error("--insecure-cleartext is for --listen; for --push use a grpc:// URL");
         return -1;
@@ -984,6 +985,7 @@ static int setup_outputs(struct agent *a)
     size_t i;
 
     if (a->rpc_cfg.npush || a->rpc_cfg.listen) {
+        a->rpc_cfg.wait = !a->live; /* a file is replayed without loss */
         a->rpc = rpcout_start(&a->rpc_cfg, err);
         if (a->rpc == NULL) {
             log_error("%s", err);

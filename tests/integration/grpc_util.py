@@ -113,12 +113,16 @@ def compile_protos(out_dir):
 # ---------------------------------------------------------------- the collector
 
 class Collector:
-    """A running sonde-collector. Unpacks as (proc, port, out)."""
+    """A running sonde-collector. Unpacks as (proc, port, out); .kind is
+    "json" or "pb", the format of its first -o."""
 
     def __init__(self, proc, args, out):
         self.proc = proc
         self.args = args
         self.out = out
+        self.kind = None
+        if "-o" in args and args.index("-o") + 1 < len(args):
+            self.kind = args[args.index("-o") + 1].split(":", 1)[0]
         self.port = None
         self.mode = None
         self.lines = []
@@ -161,9 +165,10 @@ class Collector:
                 raise AssertionError("sonde-collector %s: no 'listening on' line within %ss:\n%s"
                                      % (" ".join(self.args), timeout, self.stderr()[-4000:]))
 
-    def terminate(self, timeout=STOP_TIMEOUT):
-        """SIGTERM, wait; returns (rc, stderr). Kills on timeout and fails."""
-        if self.proc.poll() is None:
+    def terminate(self, timeout=STOP_TIMEOUT, signal_it=True):
+        """SIGTERM (unless signal_it is false: the test sent its own), wait;
+        returns (rc, stderr). Kills on timeout and fails."""
+        if signal_it and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(timeout=timeout)
@@ -190,7 +195,7 @@ class Collector:
         self._reader.join(5)
 
 
-def start_collector(args, out=None, tmp_path=None, stdout=subprocess.DEVNULL):
+def start_collector(args, out=None, tmp_path=None, stdout=subprocess.DEVNULL, start_timeout=START_TIMEOUT):
     """Start sonde-collector on 127.0.0.1:0 with args and wait for its port.
 
     When args carry no -o, '-o json:<tmp_path>/events.jsonl' is added; out is
@@ -209,7 +214,7 @@ def start_collector(args, out=None, tmp_path=None, stdout=subprocess.DEVNULL):
                             stderr=subprocess.PIPE, env=util.agent_env())
     c = Collector(proc, args, out)
     try:
-        c.wait_listening()
+        c.wait_listening(start_timeout)
     except BaseException:
         c.kill()
         raise

@@ -12,12 +12,15 @@ stopped with SIGTERM (exit 0, no sanitizer report):
   is already in the file when its ack arrives;
 * grpc.health.v1.Health: Check is SERVING for "" and sonde.v1.D3Events,
   NOT_FOUND for another name; Watch says SERVING, then NOT_SERVING on SIGTERM;
+  a Check half-closed without its request still ends;
 * deduplication by (agent_id, type, seq): seq 1..10 then 5..15 store 1..15
   once (6 duplicates counted); after a restart on the same json: or pb: file
   the stored events are recognised and only new ones are added; a partial
   last record left by a crash is cut off at start and the file continues
   cleanly after it; a file that is damaged rather than cut short is not
-  truncated;
+  truncated; a uint64 above 2^63 in the file does not stop a restart; an
+  agent_id that is not UTF-8 does not defeat deduplication; an output that
+  is a pipe (-o json:/dev/stdout) does not block the start;
 * mutual TLS: the client certificate's CN must equal agent_id
   (PERMISSION_DENIED otherwise, unless --trust-agent-id); a certificate from
   another CA, no certificate, and a cleartext client all fail (UNAVAILABLE);
@@ -27,8 +30,9 @@ stopped with SIGTERM (exit 0, no sanitizer report):
   another connection is not disturbed;
 * hostile peers: garbage instead of the HTTP/2 preface (cleartext and TLS),
   TLS offering only ALPN http/1.1, HTTP/1.1 on the cleartext port, HTTP 405
-  and 415, a gRPC stream ending inside a message (curl), 50 concurrent calls on
-  one channel, 30 agents at once;
+  and 415, a gRPC stream ending inside a message or with the compressed flag
+  (curl), a PING flood, 50 concurrent calls on one channel, 30 agents at
+  once; a cleartext call quiet for longer than the preface timeout stays open;
 * SIGTERM during an open publish stream: a final ack, then STOP, then the call
   ends UNAVAILABLE.
 
@@ -44,9 +48,11 @@ Run: SONDE_BUILD=build /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 """
 
 import hashlib
+import itertools
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -97,6 +103,18 @@ def clear(collector_bin, tmp_path_factory):
         yield c
 
 
+@pytest.fixture(scope="module", params=["json", "pb"])
+def strict(request, collector_bin, tmp_path_factory):
+    """A cleartext collector with the same limits as clear, once with a JSON
+    output and once with only a pb: output (which needs no JSON encoding of
+    the events, so its checks must not depend on it)."""
+    kind = request.param
+    d = tmp_path_factory.mktemp("strict-" + kind)
+    with collector(["--insecure-cleartext", "--max-string", MAX_STRING, "--max-message", MAX_MESSAGE,
+                    "-o", "%s:%s" % (kind, d / ("events." + kind))]) as c:
+        yield c
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """A CA with the collector's certificate and two agents', and a second
@@ -141,9 +159,7 @@ def make_flow(pb, agent, seq, **kw):
                               detection_complete=True,
                               risks=E.Risks(risks=['q"uote \\ back\nnew\tl\x01ine', "Self-signed Cert"],
                                             risk_ids=[1, 2 ** 32 - 1])))
-    for k, v in kw.items():
-        setattr(f, k, v)
-    return f
+    return set_fields(f, kw)
 
 
 def make_dns(pb, agent, seq, **kw):
@@ -160,9 +176,21 @@ def make_dns(pb, agent, seq, **kw):
                  E.DnsAnswer(name="edge.example.net", rr_type=1, rr_type_name="A", ttl=60,
                              data="203.0.113.%d" % (seq % 250 + 1))],
         response_time_us=1500 + seq)
+    return set_fields(d, kw)
+
+
+def set_fields(m, kw):
+    """Replace fields of m: scalars, sub-messages and repeated fields alike."""
     for k, v in kw.items():
-        setattr(d, k, v)
-    return d
+        fd = m.DESCRIPTOR.fields_by_name[k]
+        if fd.label == fd.LABEL_REPEATED:
+            del getattr(m, k)[:]
+            getattr(m, k).extend(v)
+        elif fd.message_type is not None:
+            getattr(m, k).CopyFrom(v)
+        else:
+            setattr(m, k, v)
+    return m
 
 
 def key(e):
@@ -178,10 +206,14 @@ def events_of(path, agents):
     return [e for e in read_json(path) if e.get("agent_id") in agents]
 
 
-def assert_output_is(path, sent, agents=None):
+def assert_output_is(path, sent, agents=None, exact=True):
     """The JSON output (only agents' events when given) holds exactly the
-    messages in sent, once each, every field as sonde_json says."""
+    messages in sent (with exact false: at least them), once each, every
+    field as sonde_json says."""
     got = read_json(path) if agents is None else events_of(path, agents)
+    if not exact:
+        wanted = {key(m) for m in sent}
+        got = [e for e in got if key(e) in wanted]
     by_key = {}
     dups = []
     for e in got:
@@ -207,17 +239,43 @@ def flows(pb, agent, seqs):
     return [make_flow(pb, agent, s) for s in seqs]
 
 
+_fresh_seq = itertools.count(1_000_000, 1000)
+
+
+def stored_messages(c, pb):
+    """The events in the collector's first output: JSON objects for json:,
+    messages for pb:."""
+    if c.kind == "pb":
+        return [grpc_util.event_member(e)[1] for e in grpc_util.read_pb_frames(c.out, pb)]
+    return read_json(c.out)
+
+
+def assert_stored_once(c, pb, sent):
+    """Each message of sent is in the output exactly once, equal to what was
+    sent (pb:) or to its JSON (json:)."""
+    if c.kind != "pb":
+        assert_output_is(c.out, sent, agents={m.agent_id for m in sent}, exact=False)
+        return
+    wanted = {key(m): m for m in sent}
+    got = [m for m in stored_messages(c, pb) if key(m) in wanted]
+    assert sorted(key(m) for m in got) == sorted(wanted), "stored %s, sent %s" % (
+        sorted(key(m) for m in got), sorted(wanted))
+    assert all(m == wanted[key(m)] for m in got), "a stored event differs from the one sent"
+
+
 def assert_publishes(c, pb, agent, n=3, creds=None):
-    """A well-behaved client on a new connection publishes n flows: acked,
-    OK, and all of them in the output."""
+    """A well-behaved client on a new connection publishes n flows with
+    seqs not used before (so that none is a duplicate): acked, OK, each
+    stored once."""
     ch = grpc_util.tls_channel(c, creds) if creds else grpc_util.cleartext_channel(c)
+    first = next(_fresh_seq)
     with ch:
-        msgs = flows(pb, agent, range(1, n + 1))
+        msgs = flows(pb, agent, range(first, first + n))
         p = publish(ch, pb, "Flow", msgs)
     assert p.code == OK, "well-behaved publisher %s: %s %r" % (agent, p.code, p.details)
-    assert p.max_acked() == n, p.summary()
+    assert p.max_acked() == first + n - 1 and p.last().accepted == n, p.summary()
     assert c.proc.poll() is None, "the collector exited:\n" + c.stderr()[-4000:]
-    assert_output_is(c.out, msgs, agents=[agent])
+    assert_stored_once(c, pb, msgs)
 
 
 # ---------------------------------------------------------------- publishing
@@ -283,6 +341,8 @@ def test_health(clear, pb):
                 call.cancel()
 
 
+@pytest.mark.xfail(strict=True, reason="C bug: health.c answers Check and Watch only from on_message and "
+                   "has no on_half_close, so a call half-closed without its request is never ended")
 def test_health_check_without_request_is_answered(clear):
     """A unary call (Health/Check) whose client half-closes without sending
     its one request message must still end, with an error status; a server
@@ -392,9 +452,8 @@ def test_partial_last_record_is_cut(collector_bin, pb, tmp_path, kind):
     assert p.code == OK and (r.acked_seq, r.accepted, r.duplicates) == (6, 3, 3), p.summary()
     with open(out, "rb") as f:
         data = f.read()
-    assert data.startswith(good) and half not in data[len(good):len(good) + len(half)], \
-        "the partial record was not replaced by whole ones"
-    keys, msgs = read_output(kind, out, pb, ["partial"])  # every record parses
+    assert data.startswith(good), "the whole records before the cut changed"
+    keys, msgs = read_output(kind, out, pb, ["partial"])  # every record parses: the half is gone
     assert keys == [("partial", "flow", s) for s in range(1, 7)], keys
     if msgs is not None:
         assert msgs == sent
@@ -466,13 +525,40 @@ def test_restart_on_uint64_above_int64_max(collector_bin, pb, tmp_path):
     assert p.code == OK and (p.last().accepted, p.last().duplicates) == (1, 1), p.summary()
 
 
+@pytest.mark.xfail(strict=True, reason="C bug: receiver.c accepts string fields that are not UTF-8 (protobuf-c "
+                   "does not check); json.c writes U+FFFD for the bad bytes, so after a restart the scanned "
+                   "agent_id differs from the one received and the same event is stored again")
+def test_non_utf8_agent_id(collector_bin, pb, tmp_path):
+    """proto3 strings are UTF-8; the reference protobuf refuses to parse a
+    message whose string is not. An event whose agent_id is b"ag\\xff" must
+    be refused (INVALID_ARGUMENT); if it is accepted, deduplication must at
+    least still hold: sent again after a restart, it is a duplicate."""
+    out = str(tmp_path / "events.jsonl")
+    args = ["--insecure-cleartext", "-o", "json:" + out]
+    raw = b"\x0a\x03ag\xff\x10\x01"  # Flow{agent_id: b"ag\xff", seq: 1}
+    codes = []
+    for _ in range(2):
+        with collector(args) as c:
+            with grpc_util.cleartext_channel(c) as ch:
+                p = publish(ch, pb, "Flow", [raw], wait_last_ack=False)
+        codes.append((p.code, p.details))
+        if p.code == grpc.StatusCode.INVALID_ARGUMENT:
+            break
+    stored = read_json(out)
+    if codes[0][0] == grpc.StatusCode.INVALID_ARGUMENT:
+        assert stored == [], stored
+    else:
+        assert len(stored) == 1, "accepted (%s) and stored %d times across a restart" % (codes, len(stored))
+
+
 @pytest.mark.xfail(strict=True, reason="C bug: sink_scan reads back every output that is not '-', so a "
                    "pipe or FIFO (-o json:/dev/stdout under a pipe) blocks the start forever in getline")
 def test_output_to_a_pipe(collector_bin, pb, tmp_path):
     """-o json:/dev/stdout with stdout a pipe (sonde-collector ... | jq) must
     start and write the events to the pipe: there is nothing to scan in a
     pipe."""
-    c = grpc_util.start_collector(["--insecure-cleartext", "-o", "json:/dev/stdout"], stdout=subprocess.PIPE)
+    c = grpc_util.start_collector(["--insecure-cleartext", "-o", "json:/dev/stdout"], stdout=subprocess.PIPE,
+                                  start_timeout=5)
     try:
         with grpc_util.cleartext_channel(c) as ch:
             assert publish(ch, pb, "Flow", flows(pb, "pipe", [1])).code == OK
@@ -497,15 +583,17 @@ def test_tls_publish_with_cn_as_agent_id(tls, pki, pb):
 
 
 def test_tls_agent_id_must_be_cn(tls, pki, pb):
-    """agent-2's certificate with events claiming agent_id agent-9:
-    PERMISSION_DENIED naming the agent_id, nothing stored; agent-2 publishing
-    as itself right after is accepted."""
+    """agent-2's certificate with events claiming another agent_id (with
+    non-ASCII and '%', which grpc-message must percent-encode):
+    PERMISSION_DENIED naming that agent_id exactly, nothing stored; agent-2
+    publishing as itself right after is accepted."""
+    other = "ag\u00ebnt-9%41"
     with grpc_util.tls_channel(tls, pki.credentials("agent-2")) as ch:
-        p = publish(ch, pb, "Flow", flows(pb, "agent-9", [1, 2]), wait_last_ack=False)
+        p = publish(ch, pb, "Flow", flows(pb, other, [1, 2]), wait_last_ack=False)
         assert p.code == grpc.StatusCode.PERMISSION_DENIED, (p.code, p.details)
-        assert "agent-9" in p.details, p.details
+        assert other in p.details, p.details
         assert not any(r.acked_seq for r in p.responses), p.summary()
-    assert events_of(tls.out, ["agent-9"]) == []
+    assert events_of(tls.out, [other]) == []
     assert_publishes(tls, pb, "agent-2", creds=pki.credentials("agent-2"))
 
 
@@ -546,6 +634,10 @@ def test_tls_refuses_unauthenticated(tls, pki, pb, client):
 
 # ---------------------------------------------------------------- bad data
 
+# A refusal for size says which limit: its value or the option that sets it.
+LIMIT_RE = r"\b%d\b|max-string" % MAX_STRING
+
+
 def bad_cases(pb):
     E = pb.events
     long = "x" * (MAX_STRING + 1)
@@ -555,13 +647,13 @@ def bad_cases(pb):
                   r"seq"),
         "no-agent-id": (["Flow", [E.Flow(seq=5)]], grpc.StatusCode.INVALID_ARGUMENT, r"agent_id"),
         "long-string": (["Flow", [make_flow(pb, "bad-long", 1, interface=long)]],
-                        grpc.StatusCode.INVALID_ARGUMENT, str(MAX_STRING)),
+                        grpc.StatusCode.INVALID_ARGUMENT, LIMIT_RE),
         "long-nested-string": (["Flow", [make_flow(pb, "bad-nested", 1,
                                                    detection=E.Detection(host_server_name=long))]],
-                               grpc.StatusCode.INVALID_ARGUMENT, str(MAX_STRING)),
+                               grpc.StatusCode.INVALID_ARGUMENT, LIMIT_RE),
         "long-repeated-string": (["Dns", [make_dns(pb, "bad-rep", 1,
                                                    answers=[E.DnsAnswer(name="a"), E.DnsAnswer(data=long)])]],
-                                 grpc.StatusCode.INVALID_ARGUMENT, str(MAX_STRING)),
+                                 grpc.StatusCode.INVALID_ARGUMENT, LIMIT_RE),
         "agent-changes": (["Flow", [make_flow(pb, "bad-chg", 1), make_flow(pb, "bad-chg2", 2)]],
                           grpc.StatusCode.INVALID_ARGUMENT, r"bad-chg2"),
     }
@@ -569,25 +661,23 @@ def bad_cases(pb):
 
 @pytest.mark.parametrize("case", ["not-a-flow", "seq-0", "no-agent-id", "long-string", "long-nested-string",
                                   "long-repeated-string", "agent-changes"])
-def test_bad_event_refused(clear, pb, case):
+def test_bad_event_refused(strict, pb, case):
     """Each refused call ends with INVALID_ARGUMENT and a message that says
     what was wrong; the refused event is not stored; another client on
-    another connection publishes as before."""
+    another connection publishes as before. With a JSON output and with a
+    pb: output only."""
     (type_name, msgs), code, why = bad_cases(pb)[case]
-    with grpc_util.cleartext_channel(clear) as ch:
+    with grpc_util.cleartext_channel(strict) as ch:
         p = publish(ch, pb, type_name, msgs, wait_last_ack=False)
     assert p.code == code, (p.code, p.details, p.summary())
     assert re.search(why, p.details or ""), "status message %r does not say %r" % (p.details, why)
-    stored = {key(e) for e in read_json(clear.out)}
+    stored = {key(e) for e in stored_messages(strict, pb)}
     bad = msgs[-1]
     if not isinstance(bad, bytes):
         assert key(bad) not in stored, "the refused event was stored"
-    assert_publishes(clear, pb, "after-" + case)
+    assert_publishes(strict, pb, "after-" + case)
 
 
-@pytest.mark.xfail(strict=True, reason="C bug: conn.c rpc_call_feed answers a framing error (message over "
-                   "--max-message, compressed flag) with RST_STREAM(CANCEL) on the server too, so the client "
-                   "sees CANCELLED instead of the status the deframer chose")
 def test_message_over_max_message(clear, pb):
     """A message over --max-message ends the call RESOURCE_EXHAUSTED (the
     contract in d3events.proto), so the agent knows not to resend it as
@@ -599,6 +689,7 @@ def test_message_over_max_message(clear, pb):
         with grpc_util.cleartext_channel(clear) as ch:
             p = publish(ch, pb, "Flow", [big], wait_last_ack=False)
         assert p.code == grpc.StatusCode.RESOURCE_EXHAUSTED, (p.code, p.details)
+        assert str(MAX_MESSAGE) in p.details, "the status message does not give the limit: %r" % p.details
     finally:
         assert_publishes(clear, pb, "after-big")
 
@@ -773,8 +864,6 @@ def test_grpc_framing_via_curl(clear, pb):
     assert_publishes(clear, pb, "after-curl")
 
 
-@pytest.mark.xfail(strict=True, reason="C bug: conn.c rpc_call_feed cancels the stream (RST_STREAM CANCEL) "
-                   "on a framing error instead of ending the call with the deframer's status in trailers")
 def test_compressed_flag_without_encoding(clear, pb):
     """A message with the compressed flag and no grpc-encoding is a gRPC
     protocol error: the call ends with status INTERNAL (in trailers), not a
@@ -790,6 +879,52 @@ def test_compressed_flag_without_encoding(clear, pb):
         assert re.search(r"^grpc-status: 13\b", out, re.M), out
     finally:
         assert_publishes(clear, pb, "after-compressed")
+
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_PING, H2_GOAWAY = 6, 7
+H2_ENHANCE_YOUR_CALM = 0xB
+
+
+def h2_frame(ftype, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def h2_frames(buf):
+    """[(type, flags, stream, payload)] of the whole frames in buf."""
+    out, i = [], 0
+    while i + 9 <= len(buf):
+        n = int.from_bytes(buf[i:i + 3], "big")
+        if i + 9 + n > len(buf):
+            break
+        out.append((buf[i + 3], buf[i + 4], int.from_bytes(buf[i + 5:i + 9], "big") & 0x7FFFFFFF,
+                    buf[i + 9:i + 9 + n]))
+        i += 9 + n
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason="C bug: server.c ping_policy submits a new GOAWAY(ENHANCE_YOUR_CALM) "
+                   "and logs a warning for every further PING once the limit is crossed, and never closes "
+                   "the connection: an abusive client keeps it and floods the log")
+def test_ping_flood(clear, pb):
+    """A client sending PINGs back to back (20, far closer than the 5 s
+    minimum) gets one GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings") and the
+    connection is closed, as gRPC servers do; one warning is logged, not one
+    per PING; others are not disturbed."""
+    before = clear.stderr().count("too many pings")
+    with socket.create_connection(("127.0.0.1", clear.port), timeout=5) as s:
+        s.sendall(H2_PREFACE + h2_frame(4, 0, 0) + b"".join(h2_frame(H2_PING, 0, 0, b"%08d" % i)
+                                                            for i in range(20)))
+        closed, data = read_until_closed(s, timeout=3)
+    goaways = [f for f in h2_frames(data) if f[0] == H2_GOAWAY]
+    assert goaways, "no GOAWAY for a PING flood: %s" % [f[:3] for f in h2_frames(data)]
+    assert int.from_bytes(goaways[0][3][4:8], "big") == H2_ENHANCE_YOUR_CALM, goaways[0]
+    assert b"too_many_pings" in goaways[0][3][8:], goaways[0]
+    assert_publishes(clear, pb, "after-pings")
+    logged = clear.stderr().count("too many pings") - before
+    assert len(goaways) == 1 and logged == 1, "%d GOAWAY frames and %d log lines for one connection" % (
+        len(goaways), logged)
+    assert closed, "the connection is still open 3 s after the GOAWAY"
 
 
 def test_many_streams_one_channel(clear, pb):
@@ -860,9 +995,6 @@ def test_many_agents_at_once(clear, pb):
     assert_output_is(clear.out, [m for f, d in sent.values() for m in f + d], agents=list(sent))
 
 
-@pytest.mark.xfail(strict=True, reason="C bug: server.c on_accept re-arms the 10 s handshake read timeout "
-                   "on cleartext connections after start_http2 cleared it, so it is never cleared: every "
-                   "h2c connection quiet for 10 s is closed (UNAVAILABLE 'timed out'), open calls included")
 def test_cleartext_idle_stream_survives(clear, pb):
     """A cleartext publisher with nothing to send for a while (a quiet
     network) keeps its call: after 11 s of silence (longer than the 10 s
@@ -873,8 +1005,13 @@ def test_cleartext_idle_stream_survives(clear, pb):
         try:
             p.send(make_flow(pb, "quiet", 1))
             p.wait_ack(1)
-            with pytest.raises(AssertionError):  # nothing happens for 11 s: the wait runs out
+            t0 = time.monotonic()
+            try:  # 11 s of silence: this wait must run out
                 p.wait(lambda s: s.done, 11, "the end of the call")
+            except AssertionError:
+                pass
+            assert not p.done, "the call ended after %.1f s of silence: %s %r" % (
+                time.monotonic() - t0, p.code, p.details)
             p.send(make_flow(pb, "quiet", 2))
             p.wait_ack(2)
             assert p.finish() == (OK, ""), p.summary()
@@ -885,11 +1022,14 @@ def test_cleartext_idle_stream_survives(clear, pb):
 # ---------------------------------------------------------------- SIGTERM
 
 def test_sigterm_during_publish(collector_bin, pb, tmp_path):
-    """SIGTERM while a publish call is open (its events acked) and a health
-    Watch is open: the Watch gets NOT_SERVING, the publisher a STOP with a
-    reason and acked_seq still at its last event, then the call ends
-    UNAVAILABLE; the collector exits 0 with every event stored."""
+    """SIGTERM while a publish call is open, with events 1..5 acked and 6..40
+    sent just before the signal (some may still be in flight), and a health
+    Watch open: the Watch gets NOT_SERVING; the publisher gets a STOP with a
+    reason as its last response, then the call ends UNAVAILABLE. Whatever
+    was acknowledged (acked_seq of the STOP, at least 5) is in the file,
+    nothing is stored twice, and the collector exits 0."""
     c = grpc_util.start_collector(["--insecure-cleartext"], tmp_path=tmp_path)
+    signalled = False
     try:
         with grpc_util.cleartext_channel(c) as ch:
             watch = ch.unary_stream(grpc_util.HEALTH_WATCH,
@@ -910,24 +1050,30 @@ def test_sigterm_during_publish(collector_bin, pb, tmp_path):
 
             wt = threading.Thread(target=read_watch, daemon=True)
             wt.start()
-            msgs = flows(pb, "term", range(1, 6))
-            p = Publisher(ch, pb, "Flow").send(*msgs)
+            msgs = flows(pb, "term", range(1, 41))
+            p = Publisher(ch, pb, "Flow").send(*msgs[:5])
             try:
                 p.wait_ack(5)
                 assert got_first.wait(10) and statuses[:1] == ["SERVING"], statuses
-                c.proc.send_signal(15)
+                p.send(*msgs[5:])
+                c.proc.send_signal(signal.SIGTERM)
+                signalled = True
                 p.wait(lambda s: s.done, 10, "the end of the call after SIGTERM")
             finally:
                 p.cancel()
             wt.join(10)
             wcall.cancel()
     finally:
-        rc, err = c.terminate()
+        # one SIGTERM only (a second one means "now"): it must exit by itself
+        rc, err = c.terminate(signal_it=not signalled)
     util.assert_no_sanitizer(err, "sonde-collector")
     assert rc == 0, "exit %d after SIGTERM:\n%s" % (rc, err[-4000:])
     last = p.last()
     assert last is not None and last.status == pb.d3.PUBLISH_STATUS_STOP, p.summary()
-    assert last.reason and last.acked_seq == 5, p.summary()
+    assert last.reason and 5 <= last.acked_seq <= 40, p.summary()
     assert p.code == grpc.StatusCode.UNAVAILABLE, (p.code, p.details)
     assert "NOT_SERVING" in statuses, statuses
-    assert_output_is(c.out, msgs)
+    stored = events_of(c.out, ["term"])
+    assert_output_is(c.out, [m for m in msgs if key(m) in {key(e) for e in stored}], agents=["term"])
+    missing = [m.seq for m in msgs if m.seq <= last.acked_seq and key(m) not in {key(e) for e in stored}]
+    assert not missing, "acknowledged but not stored: %s" % missing

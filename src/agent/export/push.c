@@ -251,6 +251,7 @@ static void release(struct push_stream *s, uint64_t acked)
     if (s->q.sent < s->q.head)
         s->q.sent = s->q.head;
     refill(t);
+    rpcout_room(t->o);
 }
 
 static void on_response(struct push_stream *s, const Sonde__V1__PublishResponse *r)
@@ -436,6 +437,11 @@ struct push_target *push_new(struct rpcout *o, const char *url, char err[RPC_ERR
 fail:
     push_close(t);
     return NULL;
+}
+
+int push_has_room(const struct push_target *t, size_t len)
+{
+    return t->spooling || t->mem_bytes + len <= t->o->cfg.queue_bytes;
 }
 
 uint64_t push_pending(const struct push_target *t)

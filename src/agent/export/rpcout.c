@@ -13,7 +13,8 @@
 #include "events/emit.h"
 #include "rpcout_int.h"
 
-#define STATS_MS 250 /* how often the counters are published to other threads */
+#define STATS_MS      250 /* how often the counters are published to other threads */
+#define WAIT_SLICE_MS 100 /* a waiting rpcout_event looks at the stop flag this often */
 
 struct gmsg *gmsg_new(int tag, uint64_t seq, const uint8_t *data, size_t len)
 {
@@ -73,29 +74,38 @@ void pq_free(struct pq *q)
 
 void rpcout_event(struct rpcout *o, int tag, uint64_t seq, const uint8_t *data, size_t len)
 {
-    struct gmsg *m;
+    struct gmsg *m = gmsg_new(tag, seq, data, len);
+    int was_empty;
 
     pthread_mutex_lock(&o->lock);
-    if (o->in_bytes + len > RPCOUT_INBOX_BYTES || o->stopping) {
+    while (o->cfg.wait && o->in_bytes > 0 && o->in_bytes + len > RPCOUT_INBOX_BYTES &&
+           !(o->cfg.stop && *o->cfg.stop)) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&o->room, &o->lock, &ts);
+    }
+    if (m == NULL || o->in_bytes + len > RPCOUT_INBOX_BYTES) {
         o->inbox_dropped++;
         pthread_mutex_unlock(&o->lock);
+        free(m);
         return;
     }
+    was_empty = o->in_head == NULL;
+    if (o->in_tail)
+        o->in_tail->next = m;
+    else
+        o->in_head = m;
+    o->in_tail = m;
+    o->in_bytes += len;
     pthread_mutex_unlock(&o->lock);
-    m = gmsg_new(tag, seq, data, len);
-    pthread_mutex_lock(&o->lock);
-    if (m == NULL) {
-        o->inbox_dropped++;
-    } else {
-        if (o->in_tail)
-            o->in_tail->next = m;
-        else
-            o->in_head = m;
-        o->in_tail = m;
-        o->in_bytes += len;
-    }
-    pthread_mutex_unlock(&o->lock);
-    if (m)
+    /* one wake-up per batch: the loop takes the whole list when it runs */
+    if (was_empty)
         event_active(o->wake, EV_READ, 0);
 }
 
@@ -123,23 +133,44 @@ void rpcout_stats(struct rpcout *o, struct rpcout_stats *st)
     pthread_mutex_unlock(&o->lock);
 }
 
+/* In wait mode, an event is taken only when every collector has room. */
+static int room_for(struct rpcout *o, const struct gmsg *m)
+{
+    int i;
+
+    for (i = 0; o->cfg.wait && i < o->npush; i++)
+        if (!push_has_room(o->push[i], m->len))
+            return 0;
+    return 1;
+}
+
 /* The loop's side of the inbox: every event to every collector and subscriber. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct rpcout *o = arg;
-    struct gmsg *m, *next;
+    struct gmsg *m, *next, *tail;
+    size_t taken = 0;
     int i;
 
     (void)fd;
     (void)what;
     pthread_mutex_lock(&o->lock);
     m = o->in_head;
+    tail = o->in_tail;
     o->in_head = o->in_tail = NULL;
-    o->in_bytes = 0;
     pthread_mutex_unlock(&o->lock);
     for (; m; m = next) {
         next = m->next;
+        if (!room_for(o, m)) { /* the rest waits for acknowledgements (rpcout_room) */
+            pthread_mutex_lock(&o->lock);
+            tail->next = o->in_head;
+            if (o->in_head == NULL)
+                o->in_tail = tail;
+            o->in_head = m;
+            break;
+        }
         m->next = NULL;
+        taken += m->len;
         if (m->tag == EV_AGENT_HELLO) {
             gmsg_unref(o->hello);
             o->hello = m;
@@ -151,6 +182,17 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             serve_event(o->srv, m);
         gmsg_unref(m);
     }
+    if (m == NULL)
+        pthread_mutex_lock(&o->lock);
+    o->in_bytes -= taken;
+    pthread_cond_broadcast(&o->room);
+    pthread_mutex_unlock(&o->lock);
+}
+
+void rpcout_room(struct rpcout *o)
+{
+    if (o->cfg.wait)
+        event_active(o->wake, EV_READ, 0);
 }
 
 static void on_stats(evutil_socket_t fd, short what, void *arg)
@@ -235,6 +277,7 @@ static void rpcout_free(struct rpcout *o)
     if (o->base)
         event_base_free(o->base);
     pthread_mutex_destroy(&o->lock);
+    pthread_cond_destroy(&o->room);
     free(o);
 }
 
@@ -250,6 +293,7 @@ struct rpcout *rpcout_start(const struct rpcout_cfg *cfg, char err[RPC_ERR_MAX])
     }
     o->cfg = *cfg;
     pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->room, NULL);
     if (evthread_use_pthreads() < 0 || (o->base = event_base_new()) == NULL) {
         snprintf(err, RPC_ERR_MAX, "cannot create the event loop");
         goto fail;
@@ -340,6 +384,7 @@ int rpcout_stop(struct rpcout *o)
         return 0;
     pthread_mutex_lock(&o->lock);
     o->stopping = 1;
+    pthread_cond_broadcast(&o->room);
     pthread_mutex_unlock(&o->lock);
     d.o = o;
     d.deadline = mono_ms() + o->cfg.drain_ms;

@@ -11,6 +11,7 @@
 #ifndef SONDE_EXPORT_RPCOUT_H
 #define SONDE_EXPORT_RPCOUT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,10 @@ struct rpcout_cfg {
     uint32_t drain_ms;         /* at exit, wait this long for acknowledgements */
     uint32_t sub_queue_events; /* per subscriber */
     size_t max_message;
+    /* Reading a file: when the collectors cannot take more (memory queue
+     * full, no spool), rpcout_event waits instead of dropping. */
+    int wait;
+    volatile sig_atomic_t *stop; /* a wait ends (and drops, counted) once *stop is set */
 };
 
 /* One collector's state, for agent_status. */

@@ -44,6 +44,7 @@ struct rpcout {
     int started;
     /* the inbox: filled by the exporter thread, emptied by the loop */
     pthread_mutex_t lock;
+    pthread_cond_t room; /* the inbox has room again (wait mode) */
     struct gmsg *in_head, *in_tail;
     size_t in_bytes;
     uint64_t inbox_dropped;
@@ -63,6 +64,8 @@ struct rpcout {
 /* push.c */
 struct push_target *push_new(struct rpcout *o, const char *url, char err[RPC_ERR_MAX]);
 void push_event(struct push_target *t, struct gmsg *m);
+/* Whether an event of len bytes fits in memory or in the spool now. */
+int push_has_room(const struct push_target *t, size_t len);
 /* Number of events still unacknowledged (memory + spool). */
 uint64_t push_pending(const struct push_target *t);
 /* Half-close every stream once all is sent (exit). */
@@ -72,6 +75,9 @@ uint64_t push_close(struct push_target *t);
 void push_stats(const struct push_target *t, struct rpcout_push_stats *st);
 /* "grpcs://h:p" -> host, port, tls; -1 when malformed. */
 int push_parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, int *tls);
+
+/* rpcout.c: an acknowledgement made room; take more from the inbox. */
+void rpcout_room(struct rpcout *o);
 
 /* serve.c */
 struct serve *serve_new(struct rpcout *o, char err[RPC_ERR_MAX]);

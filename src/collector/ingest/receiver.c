@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "event.h"
+#include "pbcheck.h"
 #include "log.h"
 #include "receiver.h"
 #include "sonde/v1/d3events.pb-c.h"
@@ -36,7 +37,8 @@ struct receiver {
     struct pub *pubs;
     struct event *timer;
     int dirty;
-    int failed; /* a sink could not be committed: refuse everything */
+    int failed;      /* a sink could not be committed: refuse everything */
+    int need_unpack; /* a JSON sink: events are unpacked to be written */
     struct receiver_stats st;
 };
 
@@ -54,43 +56,6 @@ struct pub {
 
 /* ------------------------------------------------------------ checking */
 
-/* Every string and bytes field of m, at any depth, is at most max long. */
-static int strings_fit(const ProtobufCMessage *m, size_t max, int depth)
-{
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    unsigned i;
-
-    if (depth > 16)
-        return 0;
-    for (i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const char *p = (const char *)m + f->offset;
-        size_t n = 1, k;
-
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            n = *(const size_t *)((const char *)m + f->quantifier_offset);
-            p = *(const char *const *)p;
-        }
-        for (k = 0; k < n && p; k++) {
-            if (f->type == PROTOBUF_C_TYPE_STRING) {
-                const char *s = ((const char *const *)p)[k];
-
-                if (s && strlen(s) > max)
-                    return 0;
-            } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
-                if (((const ProtobufCBinaryData *)p)[k].len > max)
-                    return 0;
-            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)p)[k];
-
-                if (sub && !strings_fit(sub, max, depth + 1))
-                    return 0;
-            }
-        }
-    }
-    return 1;
-}
-
 static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
 {
     char msg[RPC_STATUS_MAX];
@@ -104,74 +69,83 @@ static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
 
 /* ------------------------------------------------------------- the calls */
 
-static int store(struct pub *p, const ProtobufCMessage *m, const uint8_t *msg, size_t len)
+/* Write to every sink; JSON sinks need the message unpacked, pb ones only the bytes. */
+static int store(struct pub *p, const uint8_t *msg, size_t len)
 {
     struct receiver *r = p->r;
-    int i;
+    ProtobufCMessage *m = NULL;
+    int i, rc = 0;
 
-    for (i = 0; i < r->nsinks; i++) {
+    if (r->need_unpack) {
+        m = protobuf_c_message_unpack(schema_event_descriptor(p->tag), NULL, len, msg);
+        if (m == NULL) {
+            refuse(p, RPC_INVALID_ARGUMENT, "%s", "an event protobuf-c cannot unpack");
+            return -1;
+        }
+    }
+    for (i = 0; i < r->nsinks && rc == 0; i++) {
         if (sink_write(&r->sinks[i], p->tag, m, msg, len) < 0) {
             char err[SINK_ERR_MAX];
 
             snprintf(err, sizeof(err), "cannot write to %s", r->sinks[i].path);
             r->failed = 1;
             refuse(p, RPC_UNAVAILABLE, "%s", err);
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
 }
 
+/*
+ * One event: checked on the wire (no unpacking), then deduplicated, then
+ * stored. Any refusal ends the stream with a status saying why.
+ */
 static int on_message(struct rpc_call *c, const uint8_t *msg, size_t len, void *arg)
 {
     struct pub *p = rpc_call_data(c);
     struct receiver *r = p->r;
     const ProtobufCMessageDescriptor *d = schema_event_descriptor(p->tag);
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, msg);
-    const char *agent;
-    uint64_t seq;
-    int rc = 0;
+    struct pbcheck_header h;
+    char why[PBCHECK_WHY_MAX + 64], agent[DEDUP_AGENT_MAX];
 
     (void)arg;
     if (r->failed)
         return refuse(p, RPC_UNAVAILABLE, "%s", "the collector cannot store events now");
-    if (m == NULL)
-        return refuse(p, RPC_INVALID_ARGUMENT, "a message does not parse as sonde.v1.%s",
-                      d->short_name);
-    if (schema_get_header(m, &agent, &seq) < 0 || agent == NULL || agent[0] == '\0' || seq == 0) {
-        rc = refuse(p, RPC_INVALID_ARGUMENT, "%s", "an event without agent_id or seq");
-    } else if (strlen(agent) >= DEDUP_AGENT_MAX) {
-        rc = refuse(p, RPC_INVALID_ARGUMENT, "%s", "agent_id over 127 bytes");
-    } else if (!strings_fit(m, r->cfg.max_string, 0)) {
-        char why[64];
+    if (schema_pb_check(d, msg, len, r->cfg.max_string, &h, why) < 0) {
+        char what[sizeof(why) + 64];
 
-        snprintf(why, sizeof(why), "%zu", r->cfg.max_string);
-        rc = refuse(p, RPC_INVALID_ARGUMENT, "a string or bytes field over %s bytes", why);
-    } else if (rpc_call_authenticated(c) && !r->cfg.trust_agent_id &&
-               strcmp(agent, rpc_call_peer(c)) != 0) {
-        rc = refuse(p, RPC_PERMISSION_DENIED,
-                    "agent_id %s is not the name in the client certificate", agent);
-    } else if (p->agent >= 0 && strcmp(agent, r->dedup->v[p->agent].id) != 0) {
-        rc = refuse(p, RPC_INVALID_ARGUMENT, "agent_id changed within the stream (to %s)", agent);
-    } else {
-        if (p->agent < 0 && (p->agent = dedup_agent(r->dedup, agent)) < 0) {
-            rc = refuse(p, RPC_RESOURCE_EXHAUSTED, "%s", "out of memory");
-        } else if (seq <= dedup_max(r->dedup, p->agent, p->tag)) {
-            p->duplicates++;
-            r->st.duplicates++;
-        } else if (store(p, m, msg, len) == 0) {
-            dedup_store(r->dedup, p->agent, p->tag, seq);
-            p->accepted++;
-            r->st.accepted++;
-            r->dirty = 1;
-        } else {
-            seq = 0; /* refused by store */
-        }
-        if (seq > p->seen)
-            p->seen = seq;
+        snprintf(what, sizeof(what), "not a valid %s: %s", d->name, why);
+        return refuse(p, RPC_INVALID_ARGUMENT, "%s", what);
     }
-    protobuf_c_message_free_unpacked(m, NULL);
-    return rc;
+    if (h.agent_id_len == 0 || h.seq == 0)
+        return refuse(p, RPC_INVALID_ARGUMENT, "%s", "an event without agent_id or seq");
+    if (h.agent_id_len >= DEDUP_AGENT_MAX || memchr(h.agent_id, 0, h.agent_id_len))
+        return refuse(p, RPC_INVALID_ARGUMENT, "%s", "agent_id over 127 bytes or with a NUL");
+    memcpy(agent, h.agent_id, h.agent_id_len);
+    agent[h.agent_id_len] = '\0';
+    if (rpc_call_authenticated(c) && !r->cfg.trust_agent_id && strcmp(agent, rpc_call_peer(c)) != 0)
+        return refuse(p, RPC_PERMISSION_DENIED,
+                      "agent_id %s is not the name in the client certificate", agent);
+    if (p->agent >= 0 && strcmp(agent, r->dedup->v[p->agent].id) != 0)
+        return refuse(p, RPC_INVALID_ARGUMENT, "agent_id changed within the stream (to %s)", agent);
+    if (p->agent < 0 && (p->agent = dedup_agent(r->dedup, agent)) < 0)
+        return refuse(p, RPC_RESOURCE_EXHAUSTED, "%s", "out of memory");
+    if (h.seq <= dedup_max(r->dedup, p->agent, p->tag)) {
+        p->duplicates++;
+        r->st.duplicates++;
+    } else if (store(p, msg, len) == 0) {
+        dedup_store(r->dedup, p->agent, p->tag, h.seq);
+        p->accepted++;
+        r->st.accepted++;
+        r->dirty = 1;
+    } else {
+        return 0; /* refused by store */
+    }
+    if (h.seq > p->seen)
+        p->seen = h.seq;
+    return 0;
 }
 
 static void respond(struct pub *p, int status, const char *reason)
@@ -346,6 +320,8 @@ struct receiver *receiver_new(struct event_base *base, const struct receiver_cfg
     r->sinks = sinks;
     r->nsinks = nsinks;
     r->dedup = dedup;
+    for (int i = 0; i < nsinks; i++)
+        r->need_unpack |= sinks[i].kind == SINK_JSON;
     tv.tv_sec = cfg->commit_ms / 1000;
     tv.tv_usec = (suseconds_t)(cfg->commit_ms % 1000) * 1000;
     if (build_methods(r, err) < 0)

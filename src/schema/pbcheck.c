@@ -1,0 +1,193 @@
+/*
+ * pbcheck.c - protobuf wire validation by descriptor; see pbcheck.h.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pbcheck.h"
+
+enum { WIRE_VARINT = 0, WIRE_64 = 1, WIRE_LEN = 2, WIRE_32 = 5 };
+
+struct cur {
+    const uint8_t *p, *end;
+    char *why;
+};
+
+static int fail(struct cur *c, const char *fmt, unsigned field)
+{
+    snprintf(c->why, PBCHECK_WHY_MAX, fmt, field);
+    return -1;
+}
+
+/* At most max bytes: 10 for values, 5 for keys and lengths (protobuf-c's bound). */
+static int varint_max(struct cur *c, uint64_t *v, int max)
+{
+    uint64_t x = 0;
+    int i;
+
+    for (i = 0; i < max && c->p < c->end; i++) {
+        uint8_t b = *c->p++;
+
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1; /* truncated, or too long */
+}
+
+static int varint(struct cur *c, uint64_t *v)
+{
+    return varint_max(c, v, 10);
+}
+
+/* A length prefix: 5 bytes at most, under 2 GiB, and within the message. */
+static int length(struct cur *c, uint64_t *v)
+{
+    return varint_max(c, v, 5) < 0 || *v > 0x7fffffff || *v > (uint64_t)(c->end - c->p) ? -1 : 0;
+}
+
+/* The wire type a field of this type is written with (not packed). */
+static int wire_of(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return WIRE_32;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return WIRE_64;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return WIRE_LEN;
+    default:
+        return WIRE_VARINT;
+    }
+}
+
+/* A packed run of scalars must hold whole elements. */
+static int packed_ok(ProtobufCType t, const uint8_t *p, size_t n)
+{
+    struct cur c = {p, p + n, NULL};
+    uint64_t v;
+
+    switch (wire_of(t)) {
+    case WIRE_32:
+        return n % 4 == 0;
+    case WIRE_64:
+        return n % 8 == 0;
+    case WIRE_VARINT:
+        while (c.p < c.end)
+            if (varint(&c, &v) < 0)
+                return 0;
+        return 1;
+    default:
+        return 0; /* strings, bytes and messages are never packed */
+    }
+}
+
+static int skip(struct cur *c, int wire, unsigned field)
+{
+    uint64_t v;
+
+    switch (wire) {
+    case WIRE_VARINT:
+        return varint(c, &v) < 0 ? fail(c, "field %u: bad varint", field) : 0;
+    case WIRE_64:
+    case WIRE_32:
+        if ((size_t)(c->end - c->p) < (wire == WIRE_64 ? 8u : 4u))
+            return fail(c, "field %u: truncated", field);
+        c->p += wire == WIRE_64 ? 8 : 4;
+        return 0;
+    case WIRE_LEN:
+        if (length(c, &v) < 0)
+            return fail(c, "field %u: bad length", field);
+        c->p += v;
+        return 0;
+    default:
+        return fail(c, "field %u: unsupported wire type", field);
+    }
+}
+
+static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                 size_t max_string, struct pbcheck_header *h, char *why, int depth)
+{
+    struct cur c = {p, p + len, why};
+    unsigned hint = 0; /* fields usually come in descriptor order: try the next one first */
+
+    if (depth > PBCHECK_MAX_DEPTH)
+        return fail(&c, "nested deeper than %u", PBCHECK_MAX_DEPTH);
+    while (c.p < c.end) {
+        const ProtobufCFieldDescriptor *f;
+        uint64_t key, v;
+        unsigned field;
+        int wire;
+        const uint8_t *start;
+
+        if (varint_max(&c, &key, 5) < 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
+            return fail(&c, "bad field key at byte %u", (unsigned)(c.p - p));
+        field = (unsigned)(key >> 3);
+        wire = (int)(key & 7);
+        if (hint < d->n_fields && d->fields[hint].id == field) {
+            f = &d->fields[hint];
+        } else if (hint + 1 < d->n_fields && d->fields[hint + 1].id == field) {
+            f = &d->fields[++hint];
+        } else {
+            f = protobuf_c_message_descriptor_get_field(d, field);
+            if (f)
+                hint = (unsigned)(f - d->fields);
+        }
+        if (f == NULL) { /* unknown: kept by protobuf-c, skipped here */
+            if (skip(&c, wire, field) < 0)
+                return -1;
+            continue;
+        }
+        if (wire == WIRE_LEN && f->label == PROTOBUF_C_LABEL_REPEATED &&
+            wire_of(f->type) != WIRE_LEN) {
+            if (length(&c, &v) < 0 || !packed_ok(f->type, c.p, (size_t)v))
+                return fail(&c, "field %u: bad packed run", field);
+            c.p += v;
+            continue;
+        }
+        /* protobuf-c 1.4.1 cannot unpack sint32 (a missing return): refuse it too */
+        if (wire != wire_of(f->type) || f->type == PROTOBUF_C_TYPE_SINT32)
+            return fail(&c, "field %u: wrong wire type", field);
+        if (wire != WIRE_LEN) {
+            start = c.p;
+            if (skip(&c, wire, field) < 0)
+                return -1;
+            if (h && depth == 0 && field == 2 && f->type == PROTOBUF_C_TYPE_UINT64) {
+                struct cur s = {start, c.p, why};
+
+                varint(&s, &h->seq);
+            }
+            continue;
+        }
+        if (length(&c, &v) < 0)
+            return fail(&c, "field %u: bad length", field);
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (check(f->descriptor, c.p, (size_t)v, max_string, NULL, why, depth + 1) < 0)
+                return -1;
+        } else if (v > max_string) {
+            return fail(&c, "field %u: string or bytes over the limit", field);
+        } else if (h && depth == 0 && field == 1 && f->type == PROTOBUF_C_TYPE_STRING) {
+            h->agent_id = (const char *)c.p;
+            h->agent_id_len = (size_t)v;
+        }
+        c.p += v;
+    }
+    return 0;
+}
+
+int schema_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                    size_t max_string, struct pbcheck_header *h, char why[PBCHECK_WHY_MAX])
+{
+    if (h)
+        memset(h, 0, sizeof(*h));
+    why[0] = '\0';
+    return check(d, p, len, max_string, h, why, 0);
+}
