@@ -20,12 +20,15 @@
 #include "common/log.h"
 #include "event.h"
 #include "health.h"
+#include "ingest/puller.h"
 #include "ingest/receiver.h"
 #include "options.h"
 #include "rpc.h"
 
 #define SHUTDOWN_GRACE_MS 2000
 #define MAX_METHODS       (64 + RPC_HEALTH_METHODS)
+#define MAX_PULL          64
+#define MAX_TYPES         64
 
 struct collector {
     struct collector_settings *cfg;
@@ -37,12 +40,17 @@ struct collector {
     struct rpc_health health;
     struct rpc_method methods[MAX_METHODS];
     struct rpc_server *srv;
+    struct puller *pull[MAX_PULL];
+    int npull;
+    char *types[MAX_TYPES]; /* --accept-types, split */
+    size_t ntypes;
     struct event *sig_int, *sig_term, *exit_timer;
     int stopping;
 };
 
 /* "flow,dns" -> a bit per Event tag; -1 naming the first unknown type. */
-static int parse_types(const char *list, uint64_t *bits, char err[CONFIG_ERR_MAX])
+static int parse_types(struct collector *c, const char *list, uint64_t *bits,
+                       char err[CONFIG_ERR_MAX])
 {
     char *copy = strdup(list), *save = NULL, *t;
 
@@ -52,12 +60,13 @@ static int parse_types(const char *list, uint64_t *bits, char err[CONFIG_ERR_MAX
     for (t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int tag = schema_event_tag_by_name(t);
 
-        if (tag <= 0 || tag >= 64) {
-            snprintf(err, CONFIG_ERR_MAX, "--accept-types: unknown event type '%s'", t);
+        if (tag <= 0 || tag >= 64 || c->ntypes == MAX_TYPES) {
+            snprintf(err, CONFIG_ERR_MAX, "--accept-types: unknown event type '%.64s'", t);
             free(copy);
             return -1;
         }
         *bits |= 1ull << tag;
+        c->types[c->ntypes++] = (char *)schema_type_name(schema_event_descriptor(tag));
     }
     free(copy);
     return 0;
@@ -80,6 +89,31 @@ static int check_settings(struct collector_settings *c, char err[CONFIG_ERR_MAX]
                  "--insecure-cleartext-anywhere",
                  c->listen);
         return -1;
+    }
+    if (c->pull.n > MAX_PULL) {
+        snprintf(err, CONFIG_ERR_MAX, "at most %d --pull agents", MAX_PULL);
+        return -1;
+    }
+    for (size_t i = 0; i < c->pull.n; i++) {
+        int tls;
+
+        if (rpc_parse_url(c->pull.v[i], host, sizeof(host), port, sizeof(port), &tls) < 0) {
+            snprintf(err, CONFIG_ERR_MAX,
+                     "--pull %.200s: expected grpcs://HOST:PORT or grpc://HOST:PORT", c->pull.v[i]);
+            return -1;
+        }
+        if (!tls && !c->cleartext_anywhere && !rpc_host_is_loopback(host)) {
+            snprintf(err, CONFIG_ERR_MAX,
+                     "--pull %.200s: cleartext to a non-loopback address; use grpcs://, or add "
+                     "--insecure-cleartext-anywhere",
+                     c->pull.v[i]);
+            return -1;
+        }
+        if (tls && (!c->tls_cert || !c->tls_key || !c->tls_ca)) {
+            snprintf(err, CONFIG_ERR_MAX,
+                     "--pull %.200s: TLS needs --tls-cert, --tls-key and --tls-ca", c->pull.v[i]);
+            return -1;
+        }
     }
     if (!c->cleartext && (!c->tls_cert || !c->tls_key || !c->tls_ca)) {
         snprintf(err, CONFIG_ERR_MAX,
@@ -159,7 +193,7 @@ static int setup(struct collector *c, char err[RPC_ERR_MAX])
     const struct rpc_method *pm;
     int n, np;
 
-    if (cfg->accept_types && parse_types(cfg->accept_types, &rc.accept_types, err) < 0)
+    if (cfg->accept_types && parse_types(c, cfg->accept_types, &rc.accept_types, err) < 0)
         return -1;
     c->recv = receiver_new(c->base, &rc, c->sinks, c->nsinks, &c->dedup, err);
     if (c->recv == NULL)
@@ -173,6 +207,18 @@ static int setup(struct collector *c, char err[RPC_ERR_MAX])
     c->srv = rpc_server_new(c->base, cfg->listen, &sc, c->methods, n, err);
     if (c->srv == NULL)
         return -1;
+    for (size_t i = 0; i < cfg->pull.n; i++) {
+        struct puller_cfg pc = {
+            .tls = {cfg->tls_cert, cfg->tls_key, cfg->tls_ca, 0},
+            .types = (const char *const *)c->types,
+            .ntypes = c->ntypes,
+        };
+
+        c->pull[c->npull] = puller_new(c->base, c->recv, cfg->pull.v[i], &pc, err);
+        if (c->pull[c->npull] == NULL)
+            return -1;
+        c->npull++;
+    }
     c->sig_int = evsignal_new(c->base, SIGINT, on_signal, c);
     c->sig_term = evsignal_new(c->base, SIGTERM, on_signal, c);
     if (!c->sig_int || !c->sig_term || evsignal_add(c->sig_int, NULL) < 0 ||
@@ -216,6 +262,8 @@ static int run(struct collector_settings *cfg)
                  (unsigned long long)st->rejected, (unsigned long long)st->streams);
     }
 out:
+    for (i = 0; i < c.npull; i++)
+        puller_free(c.pull[i]);
     rpc_server_free(c.srv);
     receiver_free(c.recv);
     for (i = 0; i < c.nsinks; i++) {

@@ -21,6 +21,8 @@ const struct config_opt collector_options[] = {
         "no TLS (HTTP/2 cleartext); only on a loopback address", 0, 0),
     OPT("insecure-cleartext-anywhere", 0, CONFIG_BOOL, cleartext_anywhere, NULL,
         "allow --insecure-cleartext on any address", 0, 0),
+    OPT("pull", 0, CONFIG_LIST, pull, "URL",
+        "also subscribe to an agent's --listen: grpcs://HOST:PORT or grpc:// (repeatable)", 0, 0),
     OPT("output", 'o', CONFIG_LIST, outputs, "TYPE:PATH",
         "json:PATH or pb:PATH (- = stdout), appended (repeatable; default json:-)", 0, 0),
     OPT("accept-types", 0, CONFIG_STRING, accept_types, "LIST",

@@ -14,7 +14,7 @@ struct collector_settings {
     char *listen;
     char *tls_cert, *tls_key, *tls_ca;
     int cleartext, cleartext_anywhere;
-    struct config_list outputs;
+    struct config_list outputs, pull;
     char *accept_types;
     int trust_agent_id;
     long max_message, max_string, commit_ms;

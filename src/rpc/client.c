@@ -228,6 +228,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         if (c->ssl && !rpc_conn_alpn_ok(c))
             rpc_conn_fail(c, "%s:%s: the server did not agree to ALPN h2", cl->host, cl->port);
         else {
+            rpc_socket_nodelay(bufferevent_getfd(bev));
             rpc_conn_identify(c, bufferevent_getfd(bev));
             if (start_http2(cl) < 0)
                 rpc_conn_fail(c, "%s:%s: cannot start HTTP/2", cl->host, cl->port);
@@ -332,6 +333,7 @@ static int dial(struct rpc_client *cl, char err[RPC_ERR_MAX])
     }
     cl->conn = c;
     bufferevent_setcb(c->bev, rpc_conn_on_read, rpc_conn_on_write, on_event, c);
+    rpc_bev_tune(c->bev);
     bufferevent_set_timeouts(c->bev, &to, &to);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect_hostname(c->bev, cl->dns, AF_UNSPEC, cl->host, atoi(cl->port)) <

@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,26 @@
 
 #include "log.h"
 #include "rpc_int.h"
+
+/*
+ * HTTP/2 interleaves small frames (acknowledgements, WINDOW_UPDATE, PING)
+ * with large ones; with Nagle's algorithm a small write waits for the
+ * peer's delayed ACK, up to 40 ms, and a stream of events stalls on it.
+ * Not a TCP socket (tests use socketpairs): nothing to do.
+ */
+void rpc_socket_nodelay(int fd)
+{
+    int one = 1;
+
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void rpc_bev_tune(struct bufferevent *bev)
+{
+    bufferevent_set_max_single_read(bev, RPC_IO_CHUNK);
+    bufferevent_set_max_single_write(bev, RPC_IO_CHUNK);
+}
 
 uint64_t rpc_now_ms(void)
 {

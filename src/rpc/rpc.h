@@ -147,6 +147,8 @@ void *rpc_call_data(const struct rpc_call *c);
 /* Whether "host" (an address literal, or "localhost") is loopback: where
  * cleartext is allowed without --insecure-cleartext-anywhere. */
 int rpc_host_is_loopback(const char *host);
+/* "grpcs://host:port" (TLS) or "grpc://host:port" (cleartext); -1 when malformed. */
+int rpc_parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, int *tls);
 /* Split "host:port" / "[v6]:port" / ":port"; returns -1 when malformed. */
 int rpc_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap);
 

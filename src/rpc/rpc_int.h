@@ -20,6 +20,7 @@
 #define RPC_HANDSHAKE_MS 10000       /* TLS handshake and HTTP/2 preface */
 #define RPC_CONN_BUFFER  (4u << 20)  /* default unsent bytes per connection */
 #define RPC_READ_CHUNK   (64 * 1024)
+#define RPC_IO_CHUNK     (256 * 1024) /* bytes read or written per wake-up, at most */
 
 struct rpc_call {
     struct rpc_conn *conn;
@@ -78,6 +79,9 @@ struct rpc_conn {
 
 /* conn.c */
 uint64_t rpc_now_ms(void);
+void rpc_socket_nodelay(int fd);
+/* Larger reads and writes per wake-up than libevent's 16 KiB default. */
+void rpc_bev_tune(struct bufferevent *bev);
 int rpc_conn_init(struct rpc_conn *c, nghttp2_session_callbacks *cbs, int server);
 void rpc_conn_set_callbacks(nghttp2_session_callbacks *cbs);
 /* Send what nghttp2 has, deliver writability, close when dead. Returns -1

@@ -358,6 +358,7 @@ void rpc_server_adopt(struct rpc_server *s, int fd)
         evutil_closesocket(fd);
         return;
     }
+    rpc_socket_nodelay(fd);
     c->base = s->base;
     c->srv = s;
     c->max_buffer = s->cfg.max_conn_buffer;
@@ -384,6 +385,7 @@ void rpc_server_adopt(struct rpc_server *s, int fd)
     s->conns = c;
     s->nconns++;
     bufferevent_setcb(c->bev, rpc_conn_on_read, rpc_conn_on_write, on_event, c);
+    rpc_bev_tune(c->bev);
     bufferevent_set_timeouts(c->bev, &hs, &hs);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (!s->ssl) {

@@ -116,6 +116,20 @@ int rpc_host_is_loopback(const char *host)
     return 0;
 }
 
+int rpc_parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, int *tls)
+{
+    if (strncmp(url, "grpcs://", 8) == 0) {
+        *tls = 1;
+        url += 8;
+    } else if (strncmp(url, "grpc://", 7) == 0) {
+        *tls = 0;
+        url += 7;
+    } else {
+        return -1;
+    }
+    return rpc_split_addr(url, host, hcap, port, pcap) < 0 || host[0] == '\0' ? -1 : 0;
+}
+
 int rpc_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap)
 {
     const char *colon, *h = addr;

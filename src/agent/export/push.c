@@ -60,20 +60,6 @@ struct push_target {
 
 static void connect_now(struct push_target *t);
 
-int push_parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, int *tls)
-{
-    if (strncmp(url, "grpcs://", 8) == 0) {
-        *tls = 1;
-        url += 8;
-    } else if (strncmp(url, "grpc://", 7) == 0) {
-        *tls = 0;
-        url += 7;
-    } else {
-        return -1;
-    }
-    return rpc_split_addr(url, host, hcap, port, pcap) < 0 || host[0] == '\0' ? -1 : 0;
-}
-
 /* ------------------------------------------------------------- sending */
 
 static void on_response(struct push_stream *s, const Sonde__V1__PublishResponse *r);
@@ -396,7 +382,7 @@ struct push_target *push_new(struct rpcout *o, const char *url, char err[RPC_ERR
     t->o = o;
     sbuf_init(&t->rd);
     snprintf(t->url, sizeof(t->url), "%s", url);
-    if (push_parse_url(url, t->host, sizeof(t->host), t->port, sizeof(t->port), &t->tls) < 0) {
+    if (rpc_parse_url(url, t->host, sizeof(t->host), t->port, sizeof(t->port), &t->tls) < 0) {
         snprintf(err, RPC_ERR_MAX, "--push %s: expected grpcs://HOST:PORT or grpc://HOST:PORT",
                  url);
         goto fail;

@@ -218,7 +218,7 @@ int rpcout_check(const struct rpcout_cfg *cfg, int cleartext_anywhere, char err[
     int i, tls, any_tls = 0;
 
     for (i = 0; i < cfg->npush; i++) {
-        if (push_parse_url(cfg->push[i], host, sizeof(host), port, sizeof(port), &tls) < 0) {
+        if (rpc_parse_url(cfg->push[i], host, sizeof(host), port, sizeof(port), &tls) < 0) {
             snprintf(err, RPC_ERR_MAX, "--push %s: expected grpcs://HOST:PORT or grpc://HOST:PORT",
                      cfg->push[i]);
             return -1;

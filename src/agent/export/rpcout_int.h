@@ -73,8 +73,6 @@ void push_finish(struct push_target *t);
 /* Spool what is left; returns events lost (no spool, or spool full). */
 uint64_t push_close(struct push_target *t);
 void push_stats(const struct push_target *t, struct rpcout_push_stats *st);
-/* "grpcs://h:p" -> host, port, tls; -1 when malformed. */
-int push_parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, int *tls);
 
 /* rpcout.c: an acknowledgement made room; take more from the inbox. */
 void rpcout_room(struct rpcout *o);

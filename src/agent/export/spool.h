@@ -21,7 +21,7 @@
 #define SPOOL_SEGMENT_BYTES (8u << 20)
 #define SPOOL_DIR_MAX       400
 #define SPOOL_DIR_MAX_S     "400" /* the same, for printf precision */
-#define SPOOL_PATH_MAX      512 /* SPOOL_DIR_MAX, '/', a segment name */
+#define SPOOL_PATH_MAX      512   /* SPOOL_DIR_MAX, '/', a segment name */
 #define SPOOL_ERR_MAX       256
 #define SPOOL_RECORD_HEAD   13
 #define SPOOL_RECORD_MAX    (16u << 20)

@@ -70,81 +70,105 @@ static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
 /* ------------------------------------------------------------- the calls */
 
 /* Write to every sink; JSON sinks need the message unpacked, pb ones only the bytes. */
-static int store(struct pub *p, const uint8_t *msg, size_t len)
+static int store(struct receiver *r, int tag, const uint8_t *msg, size_t len, struct ingest *in)
 {
-    struct receiver *r = p->r;
     ProtobufCMessage *m = NULL;
-    int i, rc = 0;
+    int i;
 
     if (r->need_unpack) {
-        m = protobuf_c_message_unpack(schema_event_descriptor(p->tag), NULL, len, msg);
+        m = protobuf_c_message_unpack(schema_event_descriptor(tag), NULL, len, msg);
         if (m == NULL) {
-            refuse(p, RPC_INVALID_ARGUMENT, "%s", "an event protobuf-c cannot unpack");
-            return -1;
+            snprintf(in->why, sizeof(in->why), "an event protobuf-c cannot unpack");
+            return RPC_INVALID_ARGUMENT;
         }
     }
-    for (i = 0; i < r->nsinks && rc == 0; i++) {
-        if (sink_write(&r->sinks[i], p->tag, m, msg, len) < 0) {
-            char err[SINK_ERR_MAX];
-
-            snprintf(err, sizeof(err), "cannot write to %s", r->sinks[i].path);
+    for (i = 0; i < r->nsinks; i++) {
+        if (sink_write(&r->sinks[i], tag, m, msg, len) < 0) {
+            snprintf(in->why, sizeof(in->why), "cannot write to %s", r->sinks[i].path);
             r->failed = 1;
-            refuse(p, RPC_UNAVAILABLE, "%s", err);
-            rc = -1;
+            break;
         }
     }
     if (m)
         protobuf_c_message_free_unpacked(m, NULL);
-    return rc;
+    return i < r->nsinks ? RPC_UNAVAILABLE : RPC_OK;
 }
 
-/*
- * One event: checked on the wire (no unpacking), then deduplicated, then
- * stored. Any refusal ends the stream with a status saying why.
- */
+int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
+                    const char *identity, long agent, struct ingest *in)
+{
+    const ProtobufCMessageDescriptor *d = schema_event_descriptor(tag);
+    struct pbcheck_header h;
+    char why[PBCHECK_WHY_MAX], id[DEDUP_AGENT_MAX];
+    int rc;
+
+    memset(in, 0, sizeof(*in));
+    in->agent = agent;
+    if (r->failed) {
+        snprintf(in->why, sizeof(in->why), "the collector cannot store events now");
+        return RPC_UNAVAILABLE;
+    }
+    if (d == NULL || schema_pb_check(d, msg, len, r->cfg.max_string, &h, why) < 0) {
+        snprintf(in->why, sizeof(in->why), "not a valid %s: %s", d ? d->name : "event", why);
+        return RPC_INVALID_ARGUMENT;
+    }
+    if (h.agent_id_len == 0 || h.seq == 0) {
+        snprintf(in->why, sizeof(in->why), "an event without agent_id or seq");
+        return RPC_INVALID_ARGUMENT;
+    }
+    if (h.agent_id_len >= DEDUP_AGENT_MAX || memchr(h.agent_id, 0, h.agent_id_len)) {
+        snprintf(in->why, sizeof(in->why), "agent_id over 127 bytes or with a NUL");
+        return RPC_INVALID_ARGUMENT;
+    }
+    memcpy(id, h.agent_id, h.agent_id_len);
+    id[h.agent_id_len] = '\0';
+    if (identity && !r->cfg.trust_agent_id && strcmp(id, identity) != 0) {
+        snprintf(in->why, sizeof(in->why), "agent_id %s is not the name in the client certificate",
+                 id);
+        return RPC_PERMISSION_DENIED;
+    }
+    if (agent >= 0 && strcmp(id, r->dedup->v[agent].id) != 0) {
+        snprintf(in->why, sizeof(in->why), "agent_id changed within the stream (to %s)", id);
+        return RPC_INVALID_ARGUMENT;
+    }
+    if (agent < 0 && (in->agent = dedup_agent(r->dedup, id)) < 0) {
+        snprintf(in->why, sizeof(in->why), "out of memory");
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    in->seq = h.seq;
+    if (h.seq <= dedup_max(r->dedup, in->agent, tag)) {
+        in->duplicate = 1;
+        r->st.duplicates++;
+        return RPC_OK;
+    }
+    rc = store(r, tag, msg, len, in);
+    if (rc != RPC_OK)
+        return rc;
+    dedup_store(r->dedup, in->agent, tag, h.seq);
+    r->st.accepted++;
+    r->dirty = 1;
+    return RPC_OK;
+}
+
+/* One event on a publish stream; a refusal ends the stream with its status. */
 static int on_message(struct rpc_call *c, const uint8_t *msg, size_t len, void *arg)
 {
     struct pub *p = rpc_call_data(c);
-    struct receiver *r = p->r;
-    const ProtobufCMessageDescriptor *d = schema_event_descriptor(p->tag);
-    struct pbcheck_header h;
-    char why[PBCHECK_WHY_MAX + 64], agent[DEDUP_AGENT_MAX];
+    struct ingest in;
+    int rc;
 
     (void)arg;
-    if (r->failed)
-        return refuse(p, RPC_UNAVAILABLE, "%s", "the collector cannot store events now");
-    if (schema_pb_check(d, msg, len, r->cfg.max_string, &h, why) < 0) {
-        char what[sizeof(why) + 64];
-
-        snprintf(what, sizeof(what), "not a valid %s: %s", d->name, why);
-        return refuse(p, RPC_INVALID_ARGUMENT, "%s", what);
-    }
-    if (h.agent_id_len == 0 || h.seq == 0)
-        return refuse(p, RPC_INVALID_ARGUMENT, "%s", "an event without agent_id or seq");
-    if (h.agent_id_len >= DEDUP_AGENT_MAX || memchr(h.agent_id, 0, h.agent_id_len))
-        return refuse(p, RPC_INVALID_ARGUMENT, "%s", "agent_id over 127 bytes or with a NUL");
-    memcpy(agent, h.agent_id, h.agent_id_len);
-    agent[h.agent_id_len] = '\0';
-    if (rpc_call_authenticated(c) && !r->cfg.trust_agent_id && strcmp(agent, rpc_call_peer(c)) != 0)
-        return refuse(p, RPC_PERMISSION_DENIED,
-                      "agent_id %s is not the name in the client certificate", agent);
-    if (p->agent >= 0 && strcmp(agent, r->dedup->v[p->agent].id) != 0)
-        return refuse(p, RPC_INVALID_ARGUMENT, "agent_id changed within the stream (to %s)", agent);
-    if (p->agent < 0 && (p->agent = dedup_agent(r->dedup, agent)) < 0)
-        return refuse(p, RPC_RESOURCE_EXHAUSTED, "%s", "out of memory");
-    if (h.seq <= dedup_max(r->dedup, p->agent, p->tag)) {
+    rc = receiver_ingest(p->r, p->tag, msg, len,
+                         rpc_call_authenticated(c) ? rpc_call_peer(c) : NULL, p->agent, &in);
+    if (rc != RPC_OK)
+        return refuse(p, rc, "%s", in.why);
+    p->agent = in.agent;
+    if (in.duplicate)
         p->duplicates++;
-        r->st.duplicates++;
-    } else if (store(p, msg, len) == 0) {
-        dedup_store(r->dedup, p->agent, p->tag, h.seq);
+    else
         p->accepted++;
-        r->st.accepted++;
-        r->dirty = 1;
-    } else {
-        return 0; /* refused by store */
-    }
-    if (h.seq > p->seen)
-        p->seen = h.seq;
+    if (in.seq > p->seen)
+        p->seen = in.seq;
     return 0;
 }
 

@@ -33,6 +33,24 @@ struct receiver_stats {
 
 struct receiver;
 
+/* What one event came to. */
+struct ingest {
+    long agent; /* dedup index of its agent */
+    uint64_t seq;
+    int duplicate; /* already stored: dropped */
+    char why[RPC_STATUS_MAX];
+};
+
+/*
+ * Check, deduplicate and store one packed event of type tag (an Event
+ * member number). identity: the publisher's certificate name, which the
+ * event's agent_id must equal (NULL: no such check); agent: the dedup index
+ * the caller's stream is bound to, or -1. Returns RPC_OK (stored, or a
+ * duplicate), or a status with the reason in in->why.
+ */
+int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
+                    const char *identity, long agent, struct ingest *in);
+
 struct receiver *receiver_new(struct event_base *base, const struct receiver_cfg *cfg,
                               struct sink *sinks, int nsinks, struct dedup *dedup,
                               char err[RPC_ERR_MAX]);
