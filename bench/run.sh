@@ -22,6 +22,11 @@ if [ ! -s "$OUT/small.pcap" ] || [ "$OUT/bench.pcap" -nt "$OUT/small.pcap" ]; th
     editcap -F pcap -r "$OUT/bench.pcap" "$OUT/small.pcap" 1-1000
 fi
 
-exec /usr/bin/python3 bench/report.py --agent "$AGENT" --pcapread "$OUT/pcapread" \
+/usr/bin/python3 bench/report.py --agent "$AGENT" --pcapread "$OUT/pcapread" \
     --capture "$OUT/bench.pcap" --small "$OUT/small.pcap" --json "$OUT/results.json" \
     --runs "${BENCH_RUNS:-5}" --dpi-runs "${BENCH_DPI_RUNS:-11}"
+
+# the transport: push throughput, Python reference, protobuf per type
+exec /usr/bin/python3 bench/grpc_bench.py --build "$BUILD" --out "$OUT" \
+    --seconds "${BENCH_GRPC_SECONDS:-30}" --py-seconds "${BENCH_PY_SECONDS:-10}" \
+    --capture "$OUT/small.pcap" --json "$OUT/grpc.json"
