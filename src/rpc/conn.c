@@ -369,20 +369,16 @@ void rpc_conn_on_read(struct bufferevent *bev, void *arg)
     struct rpc_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
+    /* the buffer's chunks as they are (no pullup copy); nghttp2 keeps its
+     * own state across chunk boundaries */
     while (!c->dead && evbuffer_get_length(in) > 0) {
-        size_t n = evbuffer_get_length(in);
-        const uint8_t *p;
+        struct evbuffer_iovec v;
         ssize_t used;
 
-        if (n > RPC_READ_CHUNK)
-            n = RPC_READ_CHUNK;
-        p = evbuffer_pullup(in, (ev_ssize_t)n);
-        if (p == NULL) {
-            rpc_conn_fail(c, "out of memory");
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
             break;
-        }
         c->depth++;
-        used = nghttp2_session_mem_recv(c->h2, p, n);
+        used = nghttp2_session_mem_recv(c->h2, v.iov_base, v.iov_len);
         c->depth--;
         if (used < 0) {
             rpc_conn_fail(c, "HTTP/2 from %s: %s", c->peer, nghttp2_strerror((int)used));

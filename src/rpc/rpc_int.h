@@ -15,11 +15,10 @@
 #include "rpc.h"
 
 #define RPC_PATH_MAX     256
-#define RPC_HEADERS_MAX  64          /* header fields in one request or response */
-#define RPC_HEADER_BYTES (16 * 1024) /* and their total size */
-#define RPC_HANDSHAKE_MS 10000       /* TLS handshake and HTTP/2 preface */
-#define RPC_CONN_BUFFER  (4u << 20)  /* default unsent bytes per connection */
-#define RPC_READ_CHUNK   (64 * 1024)
+#define RPC_HEADERS_MAX  64           /* header fields in one request or response */
+#define RPC_HEADER_BYTES (16 * 1024)  /* and their total size */
+#define RPC_HANDSHAKE_MS 10000        /* TLS handshake and HTTP/2 preface */
+#define RPC_CONN_BUFFER  (4u << 20)   /* default unsent bytes per connection */
 #define RPC_IO_CHUNK     (256 * 1024) /* bytes read or written per wake-up, at most */
 
 struct rpc_call {

@@ -270,6 +270,17 @@ int rpc_deframer_feed(struct rpc_deframer *d, const uint8_t *p, size_t n, rpc_me
                 return 0;
             if (start_message(d) < 0)
                 return -1;
+            if (n >= d->len) { /* all of it here: no copy */
+                int rc;
+
+                d->have_prefix = 0;
+                rc = fn(arg, p, d->len);
+                p += d->len;
+                n -= d->len;
+                if (rc)
+                    return rc;
+                continue;
+            }
         }
         take = d->len - d->have;
         if (take > n)
