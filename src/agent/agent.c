@@ -592,10 +592,14 @@ timers:
 static int read_file(struct agent *a, struct source *s)
 {
     struct capture_ctx cc = {a, s};
-    int n;
+    /* a pipe may deliver slowly (tcpdump -w - | sonde-agent -r -): a
+     * dispatch of one packet returns to look at the clock after each */
+    int n, cnt = strcmp(s->name, "-") == 0 ? 1 : AGENT_DISPATCH_CNT;
 
     while (!*a->stop) {
-        n = source_dispatch(s, AGENT_DISPATCH_CNT, on_packet, (unsigned char *)&cc);
+        n = source_dispatch(s, cnt, on_packet, (unsigned char *)&cc);
+        if (cnt == 1)
+            status_timer(a);
         flush_inline(a);
         if (n == 0 || n == PCAP_ERROR_BREAK)
             return 0; /* end of file */

@@ -99,19 +99,19 @@ static int check_settings(struct collector_settings *c, char err[CONFIG_ERR_MAX]
 
         if (rpc_parse_url(c->pull.v[i], host, sizeof(host), port, sizeof(port), &tls) < 0) {
             snprintf(err, CONFIG_ERR_MAX,
-                     "--pull %.200s: expected grpcs://HOST:PORT or grpc://HOST:PORT", c->pull.v[i]);
+                     "--pull %.100s: expected grpcs://HOST:PORT or grpc://HOST:PORT", c->pull.v[i]);
             return -1;
         }
         if (!tls && !c->cleartext_anywhere && !rpc_host_is_loopback(host)) {
             snprintf(err, CONFIG_ERR_MAX,
-                     "--pull %.200s: cleartext to a non-loopback address; use grpcs://, or add "
+                     "--pull %.100s: cleartext to a non-loopback address; use grpcs://, or add "
                      "--insecure-cleartext-anywhere",
                      c->pull.v[i]);
             return -1;
         }
         if (tls && (!c->tls_cert || !c->tls_key || !c->tls_ca)) {
             snprintf(err, CONFIG_ERR_MAX,
-                     "--pull %.200s: TLS needs --tls-cert, --tls-key and --tls-ca", c->pull.v[i]);
+                     "--pull %.100s: TLS needs --tls-cert, --tls-key and --tls-ca", c->pull.v[i]);
             return -1;
         }
     }

@@ -10,13 +10,16 @@ the agent is checked against the .proto files themselves.
   ``sonde.v1.events_pb2`` from their own protoc output are not disturbed).
 * ``PublishReceiver``: a grpcio server for every Publish<Type>Stream of
   sonde.v1.D3Events that records each event per type (and per call) and
-  acknowledges each message (PublishResponse OK, acked_seq = its seq);
-  cleartext or TLS with client certificates required.
+  acknowledges each message (PublishResponse OK, acked_seq = its seq), or
+  holds the acknowledgements back while ``ack_gate`` is cleared; cleartext
+  or TLS with client certificates required.
 * ``Subscription``: a Subscribe call read on a thread (optionally stopping
   after N events, a slow subscriber); ``get_info``, ``health_check``.
 * ``Agent``: sonde-agent in the background (stderr to a file, optionally
   fed a pcap through stdin with ``-r -``, optionally inside a netns);
-  ``wait()`` checks the exit code and the sanitizer report.
+  ``wait()`` checks the exit code, a death by signal and the sanitizer
+  report; ``feed_until_status()`` feeds event-less frames (``junk_frames``)
+  until an agent_status of its JSON output says what the test waits for.
 * ``Collector``: sonde-collector on a given or free port, restartable on
   the same port and output file (SIGTERM or SIGKILL).
 * ``make_pki``: a CA and certificates from scripts/sonde-certs.
@@ -34,6 +37,7 @@ import importlib.util
 import ipaddress
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -233,8 +237,10 @@ class PublishReceiver:
 
     Every message is recorded (``events[type]``, in arrival order, with the
     method it came on in ``arrivals``) and acknowledged at once with
-    PublishResponse{OK, acked_seq = highest seq of the type so far}.
-    ``peers`` holds the TLS common names of the callers."""
+    PublishResponse{OK, acked_seq = highest seq of the type so far}, unless
+    ``ack_gate`` is cleared (then acknowledgements wait, reading goes on).
+    ``peers`` holds the TLS common names of the callers; ``half_closed``
+    counts the calls the agent ended its side of."""
 
     def __init__(self, pb, pki=None, cert_name=None, host="127.0.0.1", max_workers=64):
         self.pb = pb
@@ -246,6 +252,9 @@ class PublishReceiver:
         self.peers = set()
         self.errors = []
         self.max_acked = collections.defaultdict(int)
+        self.half_closed = collections.Counter()        # method -> calls the agent half-closed
+        self.ack_gate = threading.Event()                # cleared: acknowledgements held back
+        self.ack_gate.set()
         handlers = {}
         for method, t in pb.publish_methods.items():
             cls = pb.class_of_type[t]
@@ -276,23 +285,49 @@ class PublishReceiver:
                 self.active[method] += 1
                 if cn:
                     self.peers.update(x.decode() for x in cn)
-            n = 0
-            try:
-                for msg in request_iterator:
-                    n += 1
+            acks = queue.Queue()
+
+            def consume():
+                # Requests are read on their own thread, so that holding the
+                # acknowledgements back (ack_gate) does not stop the reading.
+                n = 0
+                try:
+                    for msg in request_iterator:
+                        n += 1
+                        with self.cond:
+                            self.events[t].append(msg)
+                            self.arrivals.append((method, t, msg.seq))
+                            if msg.seq > self.max_acked[t]:
+                                self.max_acked[t] = msg.seq
+                            acked = self.max_acked[t]
+                            self.cond.notify_all()
+                        acks.put(self.pb.d3.PublishResponse(status=ok, acked_seq=acked, accepted=n))
                     with self.cond:
-                        self.events[t].append(msg)
-                        self.arrivals.append((method, t, msg.seq))
-                        if msg.seq > self.max_acked[t]:
-                            self.max_acked[t] = msg.seq
-                        acked = self.max_acked[t]
+                        self.half_closed[method] += 1
                         self.cond.notify_all()
-                    yield self.pb.d3.PublishResponse(status=ok, acked_seq=acked, accepted=n)
+                except Exception as e:  # noqa: BLE001 - a cancelled call ends here
+                    with self.cond:
+                        self.errors.append((method, repr(e)))
+                finally:
+                    acks.put(None)
+            reader = threading.Thread(target=consume, daemon=True)
+            reader.start()
+            try:
+                while True:
+                    r = acks.get()
+                    if r is None:
+                        break
+                    self.ack_gate.wait()
+                    yield r
             finally:
                 with self.cond:
                     self.active[method] -= 1
                     self.cond.notify_all()
         return handle
+
+    def half_closes(self):
+        with self.cond:
+            return sum(self.half_closed.values())
 
     def keys(self):
         with self.cond:
@@ -313,6 +348,7 @@ class PublishReceiver:
                 self.cond.wait(min(left, 0.2))
 
     def stop(self):
+        self.ack_gate.set()
         self.server.stop(grace=None).wait(10)
 
 
@@ -327,9 +363,10 @@ class Subscription:
     """One Subscribe call, read on a thread into ``events`` [(type, msg)].
 
     With stop_after=N the reader takes N events and then stops reading (a
-    slow subscriber) until ``release()``. ``wait_headers()`` waits for the
-    agent's response headers; ``wait_done()`` for the end of the call
-    (``code``, ``details``)."""
+    slow subscriber) until ``release()``. ``wait_done()`` waits for the end
+    of the call (``code``, ``details``). The agent answers with its response
+    headers before it has read the request, so they do not say that the
+    subscription is in place: tests synchronise on agent_status.subscribers."""
 
     def __init__(self, channel, pb, request, timeout=None, stop_after=None):
         self.pb = pb
@@ -367,21 +404,6 @@ class Subscription:
                 self.details = self.call.details()
         finally:
             self.done.set()
-
-    def wait_headers(self, timeout=10):
-        """Block until the agent sent its response headers (the subscription
-        is registered by then) or the call ended."""
-        box = {}
-
-        def get():
-            try:
-                box["md"] = self.call.initial_metadata()
-            except grpc.RpcError as e:  # noqa: F841
-                box["err"] = e
-        th = threading.Thread(target=get, daemon=True)
-        th.start()
-        th.join(timeout)
-        assert not th.is_alive(), "Subscribe: no response headers within %ss" % timeout
 
     def release(self):
         self._released.set()
@@ -452,6 +474,7 @@ class Agent:
                                          stdout=out, stderr=err, env=util.agent_env(env))
         self.rc = None
         self.started = time.monotonic()
+        self.started_wall_ms = int(time.time() * 1000)
         self.elapsed = None
 
     def feed(self, data):
@@ -528,6 +551,49 @@ class Agent:
                 except ValueError:
                     break
         return out
+
+
+    def partial_statuses(self):
+        """The agent_status lines of the JSON output so far."""
+        out = []
+        if self.json_path is None or not os.path.exists(self.json_path):
+            return out
+        with open(self.json_path, "rb") as f:
+            for line in f:
+                if line.endswith(b"\n") and b'"type":"agent_status"' in line:
+                    out.append(json.loads(line))
+        return out
+
+    def feed_until_status(self, pred, ts_record, timeout, what="an agent_status"):
+        """Feed event-less frames until an agent_status of the JSON output
+        satisfies pred; returns it. agent_status is due a second of wall
+        clock after the previous one, and reading a file the agent looks at
+        the clock every 4096 packets: 4096 frames go in once that second
+        has passed, again until the status comes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sts = self.partial_statuses()
+            for e in sts:
+                if pred(e):
+                    return e
+            if time.monotonic() > deadline:
+                raise AssertionError("no %s within %ss (statuses: %s)" % (what, timeout, sts[-3:]))
+            last_ms = max([e.get("timestamp", 0) for e in sts] + [self.started_wall_ms])
+            util.wait_for(lambda: time.time() * 1000 - last_ms > 1100, 5, what="the status interval")
+            assert self.feed(junk_frames(4096, ts_record)), "the agent closed its stdin:\n" + \
+                self.stderr()[-2000:]
+            try:
+                util.wait_for(lambda: len(self.partial_statuses()) > len(sts), 2, what="a status")
+            except AssertionError:
+                pass
+
+
+def junk_frames(n, rec):
+    """n Ethernet frames of an unknown EtherType (no flow, no event), with
+    the timestamp of the pcap record rec so that packet time stays put."""
+    sec, usec = struct.unpack_from("<II", rec, 0)
+    frame = b"\x02\x00\x00\x00\x00\x09" + b"\x02\x00\x00\x00\x00\x0a" + b"\x88\xb5" + b"\x00" * 46
+    return (struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame) * n
 
 
 def stop_all(procs):

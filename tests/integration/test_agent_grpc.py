@@ -14,8 +14,9 @@ certificates required):
   order per type;
 * the acks let the agent finish: exit 0 well before its --push-drain;
 * over TLS the receiver sees the agent's certificate (CN = --agent-id);
-* a --push-queue far smaller than the output, with a receiver that acks
-  everything: no event disappears without being counted as lost.
+* a --push-queue far smaller than the output, with a receiver that holds
+  its acks until the end of the replay and then acks everything: no event
+  disappears without being counted as lost.
 
 Pull (--listen): the agent reads a capture from stdin (-r -), so it keeps
 running while the test subscribes. Subscriptions are synchronised with the
@@ -33,7 +34,9 @@ must reach each subscriber that matches it, and no other:
   refused;
 * a subscriber that stops reading (--subscriber-queue 16) does not hold the
   agent up: it finishes, agent_status counts subscriber_dropped, and a
-  second subscriber that reads gets every event.
+  second subscriber that reads gets every event (a synthetic capture, ~4 MB
+  of events);
+* --status-interval 1 on a slow pipe gives an agent_status a second.
 
 A test marked xfail(strict=True) shows a bug in the agent, named in its
 reason; it turns into a failure when the bug is fixed, so the mark goes then.
@@ -46,7 +49,6 @@ import collections
 import ipaddress
 import os
 import re
-import struct
 import time
 
 import grpc
@@ -135,19 +137,26 @@ def test_push_to_grpcio_receiver(agent, tmp_path, pb, pki, capture, mode):
 
 
 def test_small_push_queue_loses_nothing_silently(agent, tmp_path, pb):
-    """--push-queue 1 (1 MiB) and ~6 MB of events for a receiver that
-    acknowledges every message: each event is delivered, or the agent exits
-    1 counting it among the lost ones (docs/agent.md: events are lost only
-    when memory and spool are full, and then counted)."""
+    """--push-queue 1 (1 MiB) and ~6 MB of events; the receiver holds its
+    acknowledgements until the agent, at the end of the file, half-closes a
+    stream (so the end of the replay finds the memory queue full), then
+    acknowledges everything. Each event must be delivered, or the agent
+    must exit 1 counting it among the lost ones (docs/agent.md: events are
+    lost only when memory and spool are full, and then counted)."""
     cap = G.write_udp_pcap(str(tmp_path / "udp.pcap"), 16000, 2, payload=200, net="10.79")
     receiver = G.PublishReceiver(pb)
+    receiver.ack_gate.clear()
     ag = None
     try:
         ag = G.Agent(["-r", cap, "--push", "grpc://" + receiver.url_host, "--agent-id", "small-queue",
                       "--push-queue", "1", "--push-drain", "15", "-o", "json:%s/agent.jsonl" % tmp_path],
                      tmp_path)
+        receiver.wait(lambda: receiver.half_closed, 30 * SCALE, "the agent half-closing a stream")
+        held = receiver.count()
+        receiver.ack_gate.set()
         ag.wait(RUN_TIMEOUT, expect_rc=None)
         events = ag.events()
+        assert held < len(events), "everything was sent before any acknowledgement: not a test"
         missing = set(G.keys_of(events)) - set(receiver.keys())
         m = re.search(r"gRPC: (\d+) events lost", ag.stderr())
         lost = int(m.group(1)) if m else 0
@@ -155,7 +164,7 @@ def test_small_push_queue_loses_nothing_silently(agent, tmp_path, pb):
         assert len(missing) <= lost, (
             "exit %d: %d of %d events never reached the receiver, %d reported lost: %d lost silently"
             "\nstderr:\n%s" % (ag.rc, len(missing), len(events), lost, len(missing) - lost,
-                               ag.stderr()[-2000:]))
+                                ag.stderr()[-2000:]))
         assert (ag.rc == 0) == (lost == 0), "exit %d with %d events reported lost" % (ag.rc, lost)
     finally:
         G.stop_all([ag])
@@ -163,15 +172,6 @@ def test_small_push_queue_loses_nothing_silently(agent, tmp_path, pb):
 
 
 # ---------------------------------------------------------------- pull: helpers
-
-def junk_frames(n, rec_header_of):
-    """n Ethernet frames of an unknown EtherType (no flow, no event), with
-    the timestamp of an existing record so that packet time stays put."""
-    sec, usec = struct.unpack_from("<II", rec_header_of, 0)
-    frame = b"\x02\x00\x00\x00\x00\x09" + b"\x02\x00\x00\x00\x00\x0a" + b"\x88\xb5" + b"\x00" * 46
-    rec = struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
-    return rec * n
-
 
 class Pull:
     """An agent reading stdin with --listen, and a channel to it."""
@@ -184,15 +184,20 @@ class Pull:
                               "--status-interval", "1", "-o", "json:%s/%s.jsonl" % (tmp_path, name)]
                              + ([] if creds else ["--insecure-cleartext"]) + list(extra),
                              tmp_path, name=name, stdin=True)
-        self.agent.feed(self.hdr)
-        target = "127.0.0.1:%d" % self.port
-        util.wait_for(lambda: G.port_open("127.0.0.1", self.port) or not self.agent.running(),
-                      20 * SCALE, what="the agent listening on port %d" % self.port)
-        assert self.agent.running(), "the agent exited %r:\n%s" % (self.agent.proc.poll(),
-                                                                   self.agent.stderr()[-3000:])
-        self.channel = grpc.secure_channel(target, creds) if creds else grpc.insecure_channel(target)
-        G.wait_channel_ready(self.channel, 20 * SCALE)
+        self.channel = None
         self.probe = None
+        try:
+            self.agent.feed(self.hdr)
+            target = "127.0.0.1:%d" % self.port
+            util.wait_for(lambda: G.port_open("127.0.0.1", self.port) or not self.agent.running(),
+                          20 * SCALE, what="the agent listening on port %d" % self.port)
+            assert self.agent.running(), "the agent exited %r:\n%s" % (self.agent.proc.poll(),
+                                                                       self.agent.stderr()[-3000:])
+            self.channel = grpc.secure_channel(target, creds) if creds else grpc.insecure_channel(target)
+            G.wait_channel_ready(self.channel, 20 * SCALE)
+        except BaseException:
+            self.close()
+            raise
 
     def subscribe(self, stop_after=None, channel=None, **filters):
         return G.Subscription(channel or self.channel, self.pb, G.subscribe_request(self.pb, **filters),
@@ -211,7 +216,7 @@ class Pull:
             seen = len(self.probe.events)
             # agent_status is due each second of wall clock; reading a file,
             # the agent looks at the clock every 4096 packets.
-            assert self.agent.feed(junk_frames(4096, ts_rec)), "the agent closed its stdin:\n" + \
+            assert self.agent.feed(G.junk_frames(4096, ts_rec)), "the agent closed its stdin:\n" + \
                 self.agent.stderr()[-2000:]
             try:
                 util.wait_for(lambda: len(self.probe.events) > seen, 1.5, what="an agent_status")
@@ -234,7 +239,10 @@ class Pull:
 
     def close(self):
         self.agent.kill()
-        self.channel.close()
+        if self.probe is not None:
+            self.probe.cancel()
+        if self.channel is not None:
+            self.channel.close()
 
 
 def walk_json(obj, depth=0):
@@ -495,11 +503,6 @@ def test_slow_subscriber_does_not_hold_the_agent(agent, tmp_path, pb):
         pull.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "C bug (src/agent/agent.c on_packet): reading a file or pipe, status_timer runs only every "
-    "AGENT_CLOCK_EVERY (4096) packets, so with --status-interval 1 an agent fed slowly through "
-    "-r - (tcpdump -w - | sonde-agent -r -) writes no agent_status until 4096 more packets come, "
-    "however long that takes; docs/agent.md: 'agent_status every S seconds of wall-clock time'"))
 def test_status_interval_on_a_slow_pipe(agent, tmp_path, pb):
     path, = G.corpus_files([SUB_CAPTURE])
     hdr, recs = G.pcap_stream_parts(path)

@@ -13,9 +13,11 @@
  * RECONNECT_MAX_MS) with +-25% jitter, so that many agents cut off by the
  * same outage do not come back in lockstep.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "event.h"
@@ -54,7 +56,7 @@ struct push_target {
     struct sbuf rd;
     unsigned backoff_ms;
     struct event *retry_ev, *restream_ev;
-    uint64_t acked, dropped, rejected, reconnects, unsubscribed;
+    uint64_t acked, dropped, rejected, connects, attempts, unsubscribed;
     int warned_drop;
 };
 
@@ -287,6 +289,7 @@ static void on_ready(struct rpc_client *cl, void *arg)
 
     (void)cl;
     t->ready = 1;
+    t->connects++;
     t->backoff_ms = 0;
     log_info("push %s: connected", t->url);
     refill(t);
@@ -320,7 +323,7 @@ static void on_down(struct rpc_client *cl, const char *why, void *arg)
     int i;
 
     (void)cl;
-    if (t->ready || t->reconnects == 0)
+    if (t->ready || t->attempts == 1)
         log_warn("push %s: %s", t->url, why);
     t->ready = 0;
     t->old_cl = t->cl;
@@ -362,7 +365,7 @@ static void connect_now(struct push_target *t)
 
     rpc_client_free(t->old_cl);
     t->old_cl = NULL;
-    t->reconnects++;
+    t->attempts++;
     t->cl = rpc_client_new(t->o->base, &cc, &ev, err);
     if (t->cl == NULL) {
         log_warn("push %s: %s", t->url, err);
@@ -401,6 +404,10 @@ struct push_target *push_new(struct rpcout *o, const char *url, char err[RPC_ERR
         char *p;
 
         /* one directory per collector: spool_dir/host_port */
+        if (mkdir(o->cfg.spool_dir, 0700) < 0 && errno != EEXIST) {
+            snprintf(err, RPC_ERR_MAX, "--spool-dir %s: %s", o->cfg.spool_dir, strerror(errno));
+            goto fail;
+        }
         snprintf(dir, sizeof(dir), "%s/%s_%s", o->cfg.spool_dir, t->host, t->port);
         for (p = dir + strlen(o->cfg.spool_dir) + 1; *p; p++)
             if (*p == '/' || *p == ':')
@@ -427,7 +434,16 @@ fail:
 
 int push_has_room(const struct push_target *t, size_t len)
 {
-    return t->spooling || t->mem_bytes + len <= t->o->cfg.queue_bytes;
+    return !t->ready || t->spooling || t->mem_bytes + len <= t->o->cfg.queue_bytes;
+}
+
+void push_offline(struct push_target *t)
+{
+    int i;
+
+    t->ready = 0;
+    for (i = 0; i < RPCOUT_TAGS; i++)
+        t->s[i].finishing = 1;
 }
 
 uint64_t push_pending(const struct push_target *t)
@@ -460,7 +476,7 @@ void push_stats(const struct push_target *t, struct rpcout_push_stats *st)
     st->acked = t->acked;
     st->dropped = t->dropped;
     st->rejected = t->rejected;
-    st->reconnects = t->reconnects > 0 ? t->reconnects - 1 : 0;
+    st->reconnects = t->connects > 0 ? t->connects - 1 : 0;
 }
 
 /* Oldest first across all types: the spool's order. */

@@ -133,7 +133,9 @@ void rpcout_stats(struct rpcout *o, struct rpcout_stats *st)
     pthread_mutex_unlock(&o->lock);
 }
 
-/* In wait mode, an event is taken only when every collector has room. */
+/* In wait mode, an event is taken only when every connected collector has
+ * room (one that is down spools or drops, counted: it must not hold up the
+ * others). */
 static int room_for(struct rpcout *o, const struct gmsg *m)
 {
     int i;
@@ -354,8 +356,12 @@ static void drain_check(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     on_wake(-1, 0, o); /* the last events handed over */
+    pthread_mutex_lock(&o->lock);
+    pending = o->in_head != NULL; /* some still wait for room (wait mode) */
+    pthread_mutex_unlock(&o->lock);
     for (i = 0; i < o->npush; i++) {
-        push_finish(o->push[i]);
+        if (!pending) /* half-close only once nothing more can come */
+            push_finish(o->push[i]);
         pending += push_pending(o->push[i]);
     }
     if (pending == 0 || mono_ms() >= d->deadline) {
@@ -397,6 +403,20 @@ int rpcout_stop(struct rpcout *o)
         pthread_join(o->thread, NULL);
     if (d.ev)
         event_free(d.ev);
+    /* events that never left the inbox go where the rest goes: each
+     * collector's spool, or the count of what was lost */
+    for (i = 0; i < o->npush; i++)
+        push_offline(o->push[i]);
+    while (o->in_head) {
+        struct gmsg *m = o->in_head;
+
+        o->in_head = m->next;
+        m->next = NULL;
+        for (i = 0; i < o->npush; i++)
+            push_event(o->push[i], m);
+        gmsg_unref(m);
+    }
+    o->in_tail = NULL;
     for (i = 0; i < o->npush; i++)
         lost += push_close(o->push[i]);
     o->npush = 0;

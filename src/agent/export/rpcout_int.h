@@ -68,6 +68,8 @@ void push_event(struct push_target *t, struct gmsg *m);
 int push_has_room(const struct push_target *t, size_t len);
 /* Number of events still unacknowledged (memory + spool). */
 uint64_t push_pending(const struct push_target *t);
+/* The loop has stopped: send nothing more (events still go to memory or spool). */
+void push_offline(struct push_target *t);
 /* Half-close every stream once all is sent (exit). */
 void push_finish(struct push_target *t);
 /* Spool what is left; returns events lost (no spool, or spool full). */

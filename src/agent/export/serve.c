@@ -85,8 +85,17 @@ static void walk(struct match *mt, const ProtobufCMessage *m, int depth)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const char *p = (const char *)m + f->offset;
 
-        if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            /* lists of addresses: endpoint.ip, interface.addr */
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset), k;
+            const char *const *v = *(const char *const *const *)p;
+
+            if (f->type == PROTOBUF_C_TYPE_STRING && mt->s->has_addr && v &&
+                (ends_with(f->name, "ip") || ends_with(f->name, "addr")))
+                for (k = 0; k < n; k++)
+                    mt->addr |= addr_in(mt->s, v[k]);
             continue;
+        }
         if (f->type == PROTOBUF_C_TYPE_STRING) {
             const char *v = *(const char *const *)p;
 

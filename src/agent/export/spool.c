@@ -124,12 +124,21 @@ static FILE *new_segment(struct spool *s, uint64_t first_seq, char *name, size_t
     return fopen(name, "ab");
 }
 
+/* Close the segment being written; an empty one is removed. */
+static void close_writer(struct spool *s)
+{
+    if (s->w == NULL)
+        return;
+    fclose(s->w);
+    s->w = NULL;
+    if (s->wbytes == 0)
+        unlink(s->wname);
+}
+
 int spool_append(struct spool *s, int tag, uint64_t seq, const uint8_t *p, size_t n)
 {
-    if (s->w && s->wbytes >= SPOOL_SEGMENT_BYTES) {
-        fclose(s->w);
-        s->w = NULL;
-    }
+    if (s->w && s->wbytes >= SPOOL_SEGMENT_BYTES)
+        close_writer(s);
     if (s->w == NULL) {
         s->w = new_segment(s, seq, s->wname, sizeof(s->wname));
         s->wbytes = 0;
@@ -146,10 +155,7 @@ int spool_prepend_begin(struct spool *s, uint64_t first_seq)
 {
     char name[SPOOL_PATH_MAX];
 
-    if (s->w) { /* close the newest: everything is going to disk now */
-        fclose(s->w);
-        s->w = NULL;
-    }
+    close_writer(s); /* the newest: everything is going to disk now */
     s->w = new_segment(s, first_seq, name, sizeof(name));
     if (s->w == NULL)
         return -1;
@@ -160,14 +166,15 @@ int spool_prepend_begin(struct spool *s, uint64_t first_seq)
 
 int spool_prepend(struct spool *s, int tag, uint64_t seq, const uint8_t *p, size_t n)
 {
-    return s->w ? write_record(s, s->w, tag, seq, p, n) : -1;
+    if (s->w == NULL || write_record(s, s->w, tag, seq, p, n) < 0)
+        return -1;
+    s->wbytes += SPOOL_RECORD_HEAD + n;
+    return 0;
 }
 
 void spool_prepend_end(struct spool *s)
 {
-    if (s->w)
-        fclose(s->w);
-    s->w = NULL;
+    close_writer(s);
 }
 
 int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
@@ -182,8 +189,7 @@ int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
             if (!oldest_segment(s, s->rname, sizeof(s->rname))) {
                 if (s->w == NULL || s->wbytes == 0)
                     return 0;
-                fclose(s->w);
-                s->w = NULL;
+                close_writer(s);
                 if (!oldest_segment(s, s->rname, sizeof(s->rname)))
                     return 0;
             }
@@ -191,6 +197,11 @@ int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
             if (s->r == NULL) {
                 unlink(s->rname);
                 continue;
+            }
+            {
+                struct stat st;
+
+                s->rsize = fstat(fileno(s->r), &st) == 0 ? (long)st.st_size : 0;
             }
         }
         got = fread(head, 1, sizeof(head), s->r);
@@ -221,6 +232,12 @@ int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
         *tag = head[4];
         *seq = get_le(head + 5, 8);
         s->bytes = s->bytes >= SPOOL_RECORD_HEAD + n ? s->bytes - SPOOL_RECORD_HEAD - n : 0;
+        if (ftell(s->r) >= s->rsize) { /* its last record: the segment is done */
+            fclose(s->r);
+            s->r = NULL;
+            unlink(s->rname);
+            s->segments_read++;
+        }
         return 1;
     }
 }
@@ -232,8 +249,7 @@ int spool_empty(const struct spool *s)
 
 void spool_close(struct spool *s)
 {
-    if (s->w)
-        fclose(s->w);
+    close_writer(s);
     /* A segment read in part stays whole: the next run reads it from the
      * start, and the collector drops what it already has (by seq). */
     if (s->r)

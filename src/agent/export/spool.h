@@ -35,6 +35,7 @@ struct spool {
     uint64_t wbytes;
     FILE *r; /* the segment being read */
     char rname[SPOOL_PATH_MAX];
+    long rsize; /* its size when opened */
     uint64_t segments_read, records_dropped_bad;
 };
 
