@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -26,6 +27,7 @@
 #include "rpc.h"
 
 #define SHUTDOWN_GRACE_MS 2000
+#define EXIT_POLL_MS      50
 #define MAX_METHODS       (64 + RPC_HEALTH_METHODS)
 #define MAX_PULL          64
 #define MAX_TYPES         64
@@ -46,6 +48,7 @@ struct collector {
     size_t ntypes;
     struct event *sig_int, *sig_term, *exit_timer;
     int stopping;
+    uint64_t exit_at; /* monotonic ms */
 };
 
 /* "flow,dns" -> a bit per Event tag; -1 naming the first unknown type. */
@@ -124,19 +127,29 @@ static int check_settings(struct collector_settings *c, char err[CONFIG_ERR_MAX]
     return 0;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* After a signal: exit once every connection is gone, or when the grace is over. */
 static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct collector *c = arg;
 
     (void)fd;
     (void)what;
-    event_base_loopexit(c->base, NULL);
+    if (rpc_server_connections(c->srv) == 0 || mono_ms() >= c->exit_at)
+        event_base_loopexit(c->base, NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct collector *c = arg;
-    struct timeval tv = {SHUTDOWN_GRACE_MS / 1000 + 1, 0};
+    struct timeval tv = {0, EXIT_POLL_MS * 1000};
 
     (void)what;
     if (c->stopping++) {
@@ -147,9 +160,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     rpc_health_set(&c->health, 0);
     receiver_shutdown(c->recv);
     rpc_server_shutdown(c->srv, SHUTDOWN_GRACE_MS);
-    c->exit_timer = evtimer_new(c->base, on_exit_timer, c);
-    if (c->exit_timer)
-        evtimer_add(c->exit_timer, &tv);
+    c->exit_at = mono_ms() + SHUTDOWN_GRACE_MS + EXIT_POLL_MS;
+    c->exit_timer = event_new(c->base, -1, EV_PERSIST, on_exit_timer, c);
+    if (c->exit_timer == NULL || event_add(c->exit_timer, &tv) < 0)
+        event_base_loopexit(c->base, NULL);
 }
 
 static int open_sinks(struct collector *c, char err[CONFIG_ERR_MAX])

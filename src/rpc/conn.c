@@ -353,7 +353,7 @@ int rpc_conn_pump(struct rpc_conn *c)
         }
         flush_session(c);
     }
-    if (!c->dead && c->h2 && !nghttp2_session_want_read(c->h2) &&
+    if (!c->dead && c->h2 && (!nghttp2_session_want_read(c->h2) || c->calm) &&
         !nghttp2_session_want_write(c->h2) &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         rpc_conn_fail(c, "connection finished");

@@ -70,6 +70,7 @@ static int watch_message(struct rpc_call *c, const uint8_t *msg, size_t len, voi
 
     if (request_service(msg, len, name, sizeof(name)) < 0)
         return RPC_INVALID_ARGUMENT;
+    rpc_call_set_data(c, h); /* a request came (watch_half_close) */
     st = status_of(h, name);
     send_status(c, st < 0 ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN
                           : st);
@@ -96,14 +97,31 @@ static void watch_close(struct rpc_call *c, int code, const char *message, void 
             h->watchers[i] = NULL;
 }
 
+/* Unary: the client must send exactly one request. */
+static void no_request(struct rpc_call *c, void *arg)
+{
+    (void)arg;
+    rpc_call_finish(c, RPC_INTERNAL, "expected one HealthCheckRequest");
+}
+
+/* Watch stays open after its request (the client ends it); without one it ends now. */
+static void watch_half_close(struct rpc_call *c, void *arg)
+{
+    (void)arg;
+    if (rpc_call_data(c) == NULL)
+        rpc_call_finish(c, RPC_INTERNAL, "expected one HealthCheckRequest");
+}
+
 void rpc_health_methods(struct rpc_health *h, struct rpc_method out[RPC_HEALTH_METHODS])
 {
     memset(out, 0, sizeof(struct rpc_method) * RPC_HEALTH_METHODS);
     out[0].path = "/grpc.health.v1.Health/Check";
     out[0].cbs.on_message = check_message;
+    out[0].cbs.on_half_close = no_request;
     out[0].arg = h;
     out[1].path = "/grpc.health.v1.Health/Watch";
     out[1].cbs.on_message = watch_message;
+    out[1].cbs.on_half_close = watch_half_close;
     out[1].cbs.on_close = watch_close;
     out[1].arg = h;
 }

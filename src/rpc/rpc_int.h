@@ -41,11 +41,12 @@ struct rpc_call {
     int status;
     char message[RPC_STATUS_MAX];
     /* sending */
-    unsigned deferred : 1;    /* the data provider said DEFERRED: resume on send */
-    unsigned send_closed : 1; /* no more messages (client half-close, server finish) */
-    unsigned above_mark : 1;  /* queued went over RPC_SEND_HIGH_MARK */
-    unsigned cancelled : 1;   /* we reset it: on_close gets status/message */
-    unsigned opened : 1;      /* server: on_open accepted it */
+    unsigned deferred : 1;       /* the data provider said DEFERRED: resume on send */
+    unsigned send_closed : 1;    /* no more messages (client half-close, server finish) */
+    unsigned above_mark : 1;     /* queued went over RPC_SEND_HIGH_MARK */
+    unsigned cancelled : 1;      /* we reset it: on_close gets status/message */
+    unsigned opened : 1;         /* server: on_open accepted it */
+    unsigned finish_pending : 1; /* server: finished from inside on_open */
     unsigned remote_closed : 1;
     struct rpc_call *prev, *next;
 };
@@ -73,6 +74,8 @@ struct rpc_conn {
     uint64_t ping_sent_ms; /* 0: none outstanding */
     uint64_t last_ping_ms; /* server: the client's last PING */
     unsigned ping_strikes;
+    int calm;                     /* server: GOAWAY(ENHANCE_YOUR_CALM) sent: close once it is out */
+    uint64_t ping_last_ms;        /* server: when our last keepalive PING went */
     struct rpc_conn *prev, *next; /* server's list */
 };
 

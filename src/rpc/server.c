@@ -116,6 +116,8 @@ static void dispatch(struct rpc_call *c)
     if (rc != RPC_OK)
         return trailers_only(c, rc, c->message);
     c->opened = 1;
+    if (c->finish_pending) /* on_open accepted it and already ended it */
+        c->send_closed = 1;
     if (c->timeout_ms >= 0)
         rpc_call_arm_deadline(c, c->timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)c->timeout_ms);
     dp.source.ptr = c;
@@ -156,14 +158,16 @@ static void ping_policy(struct rpc_conn *conn)
     uint64_t now = rpc_now_ms();
 
     if (conn->last_ping_ms && now - conn->last_ping_ms < s->cfg.min_ping_ms &&
-        ++conn->ping_strikes > s->cfg.max_ping_strikes) {
-        static const char debug[] = "too_many_pings";
+        ++conn->ping_strikes > s->cfg.max_ping_strikes && !conn->calm) {
+        /* GOAWAY(ENHANCE_YOUR_CALM) once; nghttp2 closes the connection once it is out */
+        static const char debug[] = "too_many_pings"; /* what gRPC servers say */
 
+        conn->calm = 1;
+        conn->goaway = 1;
         nghttp2_submit_goaway(conn->h2, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(conn->h2),
                               NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)debug, sizeof(debug) - 1);
-        conn->goaway = 1;
-        log_warn("rpc: %s: too many pings, sent GOAWAY", conn->peer);
+        log_warn("rpc: %s: too many pings: GOAWAY and closing", conn->peer);
     }
     conn->last_ping_ms = now;
 }
@@ -222,8 +226,10 @@ void rpc_call_finish(struct rpc_call *c, int code, const char *message)
         return;
     c->status = code;
     snprintf(c->message, sizeof(c->message), "%s", message ? message : "");
-    if (!c->opened || c->conn->srv == NULL)
-        return; /* refused in on_open: dispatch sends the status */
+    if (!c->opened || c->conn->srv == NULL) {
+        c->finish_pending = 1; /* in on_open: dispatch sends the status */
+        return;
+    }
     c->send_closed = 1;
     if (c->deferred) {
         c->deferred = 0;
@@ -244,9 +250,9 @@ static void keepalive(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->ping_sent_ms && now - c->ping_sent_ms >= s->cfg.keepalive_timeout_ms) {
         rpc_conn_fail(c, "%s: no answer to keepalive PING", c->peer);
-    } else if (!c->ping_sent_ms) {
+    } else if (!c->ping_sent_ms && now - c->ping_last_ms >= s->cfg.keepalive_ms) {
         nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL);
-        c->ping_sent_ms = now;
+        c->ping_sent_ms = c->ping_last_ms = now;
     }
     rpc_conn_pump(c);
 }
@@ -273,6 +279,7 @@ static int start_http2(struct rpc_conn *c)
     if (c->timer == NULL || event_add(c->timer, &ka) < 0)
         return -1;
     c->ping_sent_ms = 0;
+    c->ping_last_ms = rpc_now_ms();
     /* the client's preface must come within the handshake time too (cleared
      * at its first frame, rpc_server_frame): a connection that never speaks
      * HTTP/2 does not stay open */

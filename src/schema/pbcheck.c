@@ -1,10 +1,17 @@
 /*
  * pbcheck.c - protobuf wire validation by descriptor; see pbcheck.h.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "pbcheck.h"
+
+#if defined(__GNUC__)
+#define SONDE_CHECK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define SONDE_CHECK_PRINTF(a, b)
+#endif
 
 enum { WIRE_VARINT = 0, WIRE_64 = 1, WIRE_LEN = 2, WIRE_32 = 5 };
 
@@ -13,10 +20,66 @@ struct cur {
     char *why;
 };
 
-static int fail(struct cur *c, const char *fmt, unsigned field)
+static int fail(struct cur *c, const char *fmt, ...) SONDE_CHECK_PRINTF(2, 3);
+
+static int fail(struct cur *c, const char *fmt, ...)
 {
-    snprintf(c->why, PBCHECK_WHY_MAX, fmt, field);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->why, PBCHECK_WHY_MAX, fmt, ap);
+    va_end(ap);
     return -1;
+}
+
+/* "name: why" becomes "parent.name: why" on the way out of a nested message. */
+static void prefix(char *why, const char *name)
+{
+    char tmp[PBCHECK_WHY_MAX];
+
+    snprintf(tmp, sizeof(tmp), "%s.%s", name, why);
+    memcpy(why, tmp, PBCHECK_WHY_MAX);
+}
+
+/* proto3 strings are UTF-8: well-formed, no surrogates, nothing over U+10FFFF. */
+static int utf8_ok(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        uint8_t b = p[i];
+        size_t k;
+        uint32_t cp;
+
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf) {
+            k = 1;
+            cp = b & 0x1f;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            k = 2;
+            cp = b & 0x0f;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            k = 3;
+            cp = b & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i <= k)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
 }
 
 /* At most max bytes: 10 for values, 5 for keys and lengths (protobuf-c's bound). */
@@ -120,7 +183,7 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
     unsigned hint = 0; /* fields usually come in descriptor order: try the next one first */
 
     if (depth > PBCHECK_MAX_DEPTH)
-        return fail(&c, "nested deeper than %u", PBCHECK_MAX_DEPTH);
+        return fail(&c, "nested deeper than %d", PBCHECK_MAX_DEPTH);
     while (c.p < c.end) {
         const ProtobufCFieldDescriptor *f;
         uint64_t key, v;
@@ -149,13 +212,13 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
         if (wire == WIRE_LEN && f->label == PROTOBUF_C_LABEL_REPEATED &&
             wire_of(f->type) != WIRE_LEN) {
             if (length(&c, &v) < 0 || !packed_ok(f->type, c.p, (size_t)v))
-                return fail(&c, "field %u: bad packed run", field);
+                return fail(&c, "%s: bad packed run", f->name);
             c.p += v;
             continue;
         }
         /* protobuf-c 1.4.1 cannot unpack sint32 (a missing return): refuse it too */
         if (wire != wire_of(f->type) || f->type == PROTOBUF_C_TYPE_SINT32)
-            return fail(&c, "field %u: wrong wire type", field);
+            return fail(&c, "%s: wrong wire type %d", f->name, wire);
         if (wire != WIRE_LEN) {
             start = c.p;
             if (skip(&c, wire, field) < 0)
@@ -168,12 +231,17 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
             continue;
         }
         if (length(&c, &v) < 0)
-            return fail(&c, "field %u: bad length", field);
+            return fail(&c, "%s: bad length", f->name);
         if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-            if (check(f->descriptor, c.p, (size_t)v, max_string, NULL, why, depth + 1) < 0)
+            if (check(f->descriptor, c.p, (size_t)v, max_string, NULL, why, depth + 1) < 0) {
+                prefix(why, f->name);
                 return -1;
+            }
         } else if (v > max_string) {
-            return fail(&c, "field %u: string or bytes over the limit", field);
+            return fail(&c, "%s: %llu bytes, over the limit of %zu", f->name, (unsigned long long)v,
+                        max_string);
+        } else if (f->type == PROTOBUF_C_TYPE_STRING && !utf8_ok(c.p, (size_t)v)) {
+            return fail(&c, "%s: not UTF-8", f->name);
         } else if (h && depth == 0 && field == 1 && f->type == PROTOBUF_C_TYPE_STRING) {
             h->agent_id = (const char *)c.p;
             h->agent_id_len = (size_t)v;

@@ -9,7 +9,9 @@
  * every field to find that out; this walks the bytes once. Whatever it
  * accepts, protobuf-c's unpack accepts too (tests/unit/test_pbcheck.c
  * checks that on mutated messages), so a stored event can always be read
- * back. It is stricter in a few corners protobuf-c lets pass: a bool
+ * back. Strings must be UTF-8, as proto3 says and the reference protobuf
+ * enforces (protobuf-c does not check). It is stricter in a few other
+ * corners protobuf-c lets pass: a bool
  * written with a non-varint wire type, field number 0 written in two or
  * more bytes, a packed run ending inside a varint, nesting deeper than
  * PBCHECK_MAX_DEPTH - none of which an encoder produces.
@@ -33,7 +35,9 @@ struct pbcheck_header {
 };
 
 /*
- * 0 when p[0..len) is a valid d; -1 with a reason in why otherwise. Strings
+ * 0 when p[0..len) is a valid d; -1 with a reason in why otherwise, naming
+ * the field by its path ("detection.ssl.client_sni: 300 bytes, over the
+ * limit of 200"). Strings
  * and bytes over max_string are invalid. When h is given, the top-level
  * fields 1 (string) and 2 (uint64) are stored there (last one wins, as in
  * protobuf).

@@ -115,6 +115,7 @@ static int read_length(struct pbfile_reader *r, uint64_t *len)
                 return read_error(r);
             if (i == 0)
                 return 0;
+            r->truncated = 1;
             snprintf(r->err, sizeof(r->err), "truncated length at byte offset %llu",
                      (unsigned long long)r->frame_offset);
             return -1;
@@ -170,6 +171,7 @@ int pbfile_read(struct pbfile_reader *r, struct sbuf *msg)
     if (got < len) {
         if (ferror(r->fp))
             return read_error(r);
+        r->truncated = 1;
         snprintf(r->err, sizeof(r->err), "truncated event (%zu of %llu bytes) at byte offset %llu",
                  got, (unsigned long long)len, (unsigned long long)r->frame_offset);
         return -1;

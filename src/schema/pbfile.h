@@ -34,6 +34,7 @@ struct pbfile_reader {
     uint64_t offset;       /* bytes consumed from fp */
     uint64_t frame_offset; /* where the last frame read (or failing) starts */
     char err[PBFILE_ERR_MAX];
+    int truncated; /* the error is the file ending inside a frame (a cut, not damage) */
 };
 
 /* Read frames from fp (stdin allowed); the reader does not close it. */

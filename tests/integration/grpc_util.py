@@ -27,8 +27,8 @@ Run all Python with /usr/bin/python3.
 """
 
 import contextlib
+import importlib
 import importlib.util
-import json
 import os
 import queue
 import re
@@ -97,7 +97,6 @@ def compile_protos(out_dir):
     assert p.returncode == 0, "protoc failed:\n%s" % p.stderr
     if out_dir not in sys.path:
         sys.path.append(out_dir)
-    import importlib
     events = importlib.import_module("sonde.v1.events_pb2")
     d3 = importlib.import_module("sonde.v1.d3events_pb2")
     assert os.path.dirname(os.path.abspath(events.__file__)) == os.path.join(out_dir, "sonde", "v1"), \

@@ -177,7 +177,37 @@ static void test_header_and_limit(void **state)
     /* the longest string is 14 bytes ("www.google.com", nested two deep) */
     assert_int_equal(schema_pb_check(&sonde__v1__flow__descriptor, m, n, 14, NULL, why), 0);
     assert_int_equal(schema_pb_check(&sonde__v1__flow__descriptor, m, n, 13, NULL, why), -1);
-    assert_non_null(strstr(why, "over the limit"));
+    assert_string_equal(why, "detection.ssl.client_sni: 14 bytes, over the limit of 13");
+}
+
+static void test_utf8(void **state)
+{
+    static const char *bad[] = {"ag\xff",           "\xc0\x80", "\xed\xa0\x80",
+                                "\xf4\x90\x80\x80", "\xe2\x82", "x\x80"};
+    static const char *good[] = {"", "agent", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    char why[PBCHECK_WHY_MAX];
+    uint8_t m[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        Sonde__V1__Flow f = SONDE__V1__FLOW__INIT;
+        size_t n;
+
+        f.agent_id = (char *)bad[i];
+        f.seq = 1;
+        n = sonde__v1__flow__pack(&f, m);
+        assert_int_equal(schema_pb_check(&sonde__v1__flow__descriptor, m, n, 64, NULL, why), -1);
+        assert_string_equal(why, "agent_id: not UTF-8");
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        Sonde__V1__Flow f = SONDE__V1__FLOW__INIT;
+        size_t n;
+
+        f.interface = (char *)good[i];
+        n = sonde__v1__flow__pack(&f, m);
+        assert_int_equal(schema_pb_check(&sonde__v1__flow__descriptor, m, n, 64, NULL, why), 0);
+    }
 }
 
 int main(void)
@@ -185,6 +215,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_header_and_limit),
+        cmocka_unit_test(test_utf8),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,8 @@ long dedup_agent(struct dedup *d, const char *id)
     for (i = 0; i < d->n; i++)
         if (strcmp(d->v[i].id, id) == 0)
             return (long)i;
+    if (d->n == DEDUP_MAX_AGENTS)
+        return -1;
     if (d->n == d->cap) {
         size_t cap = d->cap ? 2 * d->cap : 16;
         struct dedup_agent *v = realloc(d->v, cap * sizeof(*v));

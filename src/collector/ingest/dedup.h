@@ -12,8 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DEDUP_AGENT_MAX 128 /* longest agent_id, NUL included */
-#define DEDUP_TAGS      64  /* Event member numbers 0..63 (EV_TAG_MAX) */
+#define DEDUP_AGENT_MAX  128   /* longest agent_id, NUL included */
+#define DEDUP_TAGS       64    /* Event member numbers 0..63 (EV_TAG_MAX) */
+#define DEDUP_MAX_AGENTS 65536 /* every table is bounded: ~33 MiB at most */
 
 struct dedup_agent {
     char id[DEDUP_AGENT_MAX];
@@ -27,8 +28,9 @@ struct dedup {
 
 void dedup_init(struct dedup *d);
 void dedup_free(struct dedup *d);
-/* The agent's entry, created on first use; -1 when out of memory or the
- * id is too long. Indexes stay valid (entries are never removed). */
+/* The agent's entry, created on first use; -1 when the id is too long,
+ * there are DEDUP_MAX_AGENTS already, or memory runs out. Indexes stay
+ * valid (entries are never removed). */
 long dedup_agent(struct dedup *d, const char *id);
 /* Record seq as stored for (agent index, tag); only ever raises. */
 void dedup_store(struct dedup *d, long agent, int tag, uint64_t seq);

@@ -21,6 +21,7 @@
 #define RECV_MAX_METHODS 64
 #define RECV_RESP_MAX    512 /* a packed PublishResponse */
 #define RECV_PATH_MAX    128
+#define RECV_SEQ_MAX     (1ull << 53) /* the largest integer a JSON double keeps exact */
 
 struct pub; /* one open publish call */
 
@@ -116,6 +117,11 @@ int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
         snprintf(in->why, sizeof(in->why), "an event without agent_id or seq");
         return RPC_INVALID_ARGUMENT;
     }
+    if (h.seq >= RECV_SEQ_MAX) {
+        snprintf(in->why, sizeof(in->why), "seq %llu at or over 2^53 (JSON readers lose it)",
+                 (unsigned long long)h.seq);
+        return RPC_INVALID_ARGUMENT;
+    }
     if (h.agent_id_len >= DEDUP_AGENT_MAX || memchr(h.agent_id, 0, h.agent_id_len)) {
         snprintf(in->why, sizeof(in->why), "agent_id over 127 bytes or with a NUL");
         return RPC_INVALID_ARGUMENT;
@@ -132,7 +138,8 @@ int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
         return RPC_INVALID_ARGUMENT;
     }
     if (agent < 0 && (in->agent = dedup_agent(r->dedup, id)) < 0) {
-        snprintf(in->why, sizeof(in->why), "out of memory");
+        snprintf(in->why, sizeof(in->why), "no room for another agent (%d at most)",
+                 DEDUP_MAX_AGENTS);
         return RPC_RESOURCE_EXHAUSTED;
     }
     in->seq = h.seq;

@@ -78,7 +78,9 @@ static long scan_json(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
 
         if (line[n - 1] != '\n')
             break; /* cut short */
-        o = json_loadb(line, (size_t)n, 0, NULL);
+        /* as reals: jansson refuses integers over 2^63, and seq stays exact
+         * (the receiver takes none at or over 2^53) */
+        o = json_loadb(line, (size_t)n, JSON_DECODE_INT_AS_REAL, NULL);
         if (o == NULL) {
             snprintf(err, SINK_ERR_MAX, "%s: byte %ld: not a JSON line; not appending to it",
                      s->path, good);
@@ -90,7 +92,7 @@ static long scan_json(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
         tag = type ? schema_event_tag_by_name(type) : 0;
         if (tag > 0 && agent)
             dedup_store(d, dedup_agent(d, agent), tag,
-                        (uint64_t)json_integer_value(json_object_get(o, "seq")));
+                        (uint64_t)json_number_value(json_object_get(o, "seq")));
         json_decref(o);
         good += n;
         count++;
@@ -146,6 +148,10 @@ static long scan_pb(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
         count++;
     }
     sbuf_free(&msg);
+    if (rc < 0 && !r.truncated) {
+        snprintf(err, SINK_ERR_MAX, "%s: %s; not appending to it", s->path, r.err);
+        return -1;
+    }
     if (rc < 0 && cut_at(s, (long)r.frame_offset, err) < 0)
         return -1;
     return count;
@@ -153,9 +159,11 @@ static long scan_pb(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
 
 long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
 {
+    struct stat st;
     long n;
 
-    if (s->is_stdout)
+    /* a pipe, a FIFO or a terminal has nothing to read back (and would block) */
+    if (s->is_stdout || fstat(fileno(s->f), &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
     rewind(s->f);
     n = s->kind == SINK_JSON ? scan_json(s, d, err) : scan_pb(s, d, err);
