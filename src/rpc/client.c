@@ -204,15 +204,9 @@ static int start_http2(struct rpc_client *cl)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, CLI_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, RPC_HEADER_BYTES},
     };
-    struct timeval ka = {(time_t)(cl->cfg.keepalive_ms / 1000),
-                         (suseconds_t)(cl->cfg.keepalive_ms % 1000) * 1000};
 
-    if (rpc_conn_init(c, cl->cbs, 0) < 0)
-        return -1;
-    nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
-    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, CLI_CONN_WINDOW);
-    c->timer = event_new(cl->base, -1, EV_PERSIST, keepalive, c);
-    if (c->timer == NULL || event_add(c->timer, &ka) < 0)
+    if (rpc_conn_start(c, cl->cbs, 0, iv, sizeof(iv) / sizeof(iv[0]), CLI_CONN_WINDOW,
+                       cl->cfg.keepalive_ms, keepalive) < 0)
         return -1;
     bufferevent_set_timeouts(c->bev, NULL, NULL);
     cl->ready = 1;

@@ -584,19 +584,34 @@ void rpc_conn_identify(struct rpc_conn *c, int fd)
     snprintf(c->peer, sizeof(c->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-int rpc_conn_init(struct rpc_conn *c, nghttp2_session_callbacks *cbs, int server)
+static int conn_init(struct rpc_conn *c, nghttp2_session_callbacks *cbs, int server)
 {
     nghttp2_option *opt;
     int rc;
 
     if (nghttp2_option_new(&opt) != 0)
         return -1;
-    /* grpc clients and servers send a PING now and then; nghttp2 answers
-     * them itself, and we still see them (server ping policy) */
+    /* gRPC has no server push: no stream may be reserved by the peer */
     nghttp2_option_set_max_reserved_remote_streams(opt, 0);
     rc = server ? nghttp2_session_server_new2(&c->h2, cbs, c, opt)
                 : nghttp2_session_client_new2(&c->h2, cbs, c, opt);
     nghttp2_option_del(opt);
     c->pump_ev = event_new(c->base, -1, 0, pump_cb, c);
     return rc == 0 && c->pump_ev ? 0 : -1;
+}
+
+int rpc_conn_start(struct rpc_conn *c, nghttp2_session_callbacks *cbs, int server,
+                   const nghttp2_settings_entry *iv, size_t niv, int32_t conn_window,
+                   uint32_t timer_ms, event_callback_fn timer_cb)
+{
+    struct timeval tv = {(time_t)(timer_ms / 1000), (suseconds_t)(timer_ms % 1000) * 1000};
+
+    if (conn_init(c, cbs, server) < 0)
+        return -1;
+    nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, niv);
+    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, conn_window);
+    if (timer_ms == 0)
+        tv.tv_sec = 1;
+    c->timer = event_new(c->base, -1, EV_PERSIST, timer_cb, c);
+    return c->timer && event_add(c->timer, &tv) == 0 ? 0 : -1;
 }

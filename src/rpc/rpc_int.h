@@ -84,7 +84,10 @@ uint64_t rpc_now_ms(void);
 void rpc_socket_nodelay(int fd);
 /* Larger reads and writes per wake-up than libevent's 16 KiB default. */
 void rpc_bev_tune(struct bufferevent *bev);
-int rpc_conn_init(struct rpc_conn *c, nghttp2_session_callbacks *cbs, int server);
+/* The session, our SETTINGS and connection window, and the keepalive timer. */
+int rpc_conn_start(struct rpc_conn *c, nghttp2_session_callbacks *cbs, int server,
+                   const nghttp2_settings_entry *iv, size_t niv, int32_t conn_window,
+                   uint32_t timer_ms, event_callback_fn timer_cb);
 void rpc_conn_set_callbacks(nghttp2_session_callbacks *cbs);
 /* Send what nghttp2 has, deliver writability, close when dead. Returns -1
  * when the connection was closed and freed (c is gone). */

@@ -265,18 +265,10 @@ static int start_http2(struct rpc_conn *c)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SRV_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, RPC_HEADER_BYTES},
     };
-    struct timeval ka = {(time_t)(s->cfg.keepalive_timeout_ms / 1000),
-                         (suseconds_t)(s->cfg.keepalive_timeout_ms % 1000) * 1000};
 
-    if (rpc_conn_init(c, s->cbs, 1) < 0)
-        return -1;
-    nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
-    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, SRV_CONN_WINDOW);
     /* the timer checks every keepalive_timeout; it pings every keepalive_ms */
-    if (ka.tv_sec == 0 && ka.tv_usec == 0)
-        ka.tv_sec = 1;
-    c->timer = event_new(c->base, -1, EV_PERSIST, keepalive, c);
-    if (c->timer == NULL || event_add(c->timer, &ka) < 0)
+    if (rpc_conn_start(c, s->cbs, 1, iv, sizeof(iv) / sizeof(iv[0]), SRV_CONN_WINDOW,
+                       s->cfg.keepalive_timeout_ms, keepalive) < 0)
         return -1;
     c->ping_sent_ms = 0;
     c->ping_last_ms = rpc_now_ms();
