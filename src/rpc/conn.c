@@ -499,15 +499,21 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
 int rpc_server_begin_headers(struct rpc_conn *conn, const nghttp2_frame *frame);
 
 /*
- * Server: once our END_STREAM is out, a client still sending is told to
- * stop with RST_STREAM(NO_ERROR), as PROTOCOL-HTTP2 asks, so a refused
- * publisher's stream does not stay half open.
+ * Server, after each frame goes out. Sending DATA or HEADERS clears the
+ * client's ping strikes (below). And once our END_STREAM is out, a client
+ * still sending is told to stop with RST_STREAM(NO_ERROR), as
+ * PROTOCOL-HTTP2 asks, so a refused publisher's stream does not stay half
+ * open.
  */
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user)
 {
     struct rpc_conn *conn = user;
     struct rpc_call *c = stream_call(s, frame->hd.stream_id);
 
+    /* as gRPC servers do: a client that PINGs while we send to it is
+     * measuring the path (BDP), not flooding */
+    if (conn->srv && (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS))
+        conn->ping_strikes = 0;
     if (conn->srv && c && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !c->remote_closed)
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
     return 0;
