@@ -51,8 +51,13 @@ static int utf8_ok(const uint8_t *p, size_t n)
         size_t k;
         uint32_t cp;
 
-        if (b < 0x80) {
-            i++;
+        if (b < 0x80) { /* ASCII, most of what events hold: 8 bytes at a time */
+            uint64_t w;
+
+            while (i + 8 <= n && (memcpy(&w, p + i, 8), (w & 0x8080808080808080ULL) == 0))
+                i += 8;
+            while (i < n && p[i] < 0x80)
+                i++;
             continue;
         }
         if (b >= 0xc2 && b <= 0xdf) {
@@ -180,7 +185,7 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
                  size_t max_string, struct pbcheck_header *h, char *why, int depth)
 {
     struct cur c = {p, p + len, why};
-    unsigned hint = 0; /* fields usually come in descriptor order: try the next one first */
+    unsigned next = 0; /* fields come in descriptor order: try the one after the last first */
 
     if (depth > PBCHECK_MAX_DEPTH)
         return fail(&c, "nested deeper than %d", PBCHECK_MAX_DEPTH);
@@ -195,14 +200,14 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
             return fail(&c, "bad field key at byte %u", (unsigned)(c.p - p));
         field = (unsigned)(key >> 3);
         wire = (int)(key & 7);
-        if (hint < d->n_fields && d->fields[hint].id == field) {
-            f = &d->fields[hint];
-        } else if (hint + 1 < d->n_fields && d->fields[hint + 1].id == field) {
-            f = &d->fields[++hint];
+        if (next < d->n_fields && d->fields[next].id == field) {
+            f = &d->fields[next++];
+        } else if (next > 0 && d->fields[next - 1].id == field) {
+            f = &d->fields[next - 1]; /* a repeated field, again */
         } else {
             f = protobuf_c_message_descriptor_get_field(d, field);
             if (f)
-                hint = (unsigned)(f - d->fields);
+                next = (unsigned)(f - d->fields) + 1;
         }
         if (f == NULL) { /* unknown: kept by protobuf-c, skipped here */
             if (skip(&c, wire, field) < 0)
