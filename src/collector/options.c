@@ -30,7 +30,7 @@ const struct config_opt collector_options[] = {
     OPT("trust-agent-id", 0, CONFIG_BOOL, trust_agent_id, NULL,
         "TLS: accept an agent_id other than the client certificate's name", 0, 0),
     OPT("max-message", 0, CONFIG_INT, max_message, "BYTES",
-        "largest message accepted (default 4194304)", 1024, 1L << 30),
+        "largest message accepted (default 4194304)", 1024, 64L << 20),
     OPT("max-string", 0, CONFIG_INT, max_string, "BYTES",
         "longest string field accepted in an event (default 65536)", 16, 1L << 30),
     OPT("commit-ms", 0, CONFIG_INT, commit_ms, "MS",

@@ -139,10 +139,8 @@ struct rpc_call *rpc_client_call(struct rpc_client *cl, const char *path, uint32
         return NULL;
     }
     c->id = id;
-    if (timeout_ms && rpc_call_arm_deadline(c, timeout_ms) < 0) {
-        rpc_call_cancel(c, RPC_INTERNAL, "cannot arm the deadline");
-        return NULL;
-    }
+    if (timeout_ms && rpc_call_arm_deadline(c, timeout_ms) < 0)
+        rpc_call_cancel(c, RPC_INTERNAL, "cannot arm the deadline"); /* on_close follows */
     rpc_conn_schedule(conn);
     return c;
 }
@@ -189,9 +187,10 @@ static void keepalive(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->ping_sent_ms && now - c->ping_sent_ms >= cl->cfg.keepalive_timeout_ms)
         rpc_conn_fail(c, "%s:%s: no answer to keepalive PING", cl->host, cl->port);
-    else if (!c->ping_sent_ms && c->ncalls > 0 && c->h2) {
+    else if (!c->ping_sent_ms && c->ncalls > 0 && c->h2 &&
+             now - c->ping_last_ms >= cl->cfg.keepalive_ms) {
         nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL);
-        c->ping_sent_ms = now;
+        c->ping_sent_ms = c->ping_last_ms = now;
     }
     rpc_conn_pump(c);
 }
@@ -205,8 +204,13 @@ static int start_http2(struct rpc_client *cl)
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, RPC_HEADER_BYTES},
     };
 
+    /* tick at the shorter period: a dead path shows within keepalive + timeout */
+    c->ping_last_ms = rpc_now_ms();
     if (rpc_conn_start(c, cl->cbs, 0, iv, sizeof(iv) / sizeof(iv[0]), CLI_CONN_WINDOW,
-                       cl->cfg.keepalive_ms, keepalive) < 0)
+                       cl->cfg.keepalive_ms < cl->cfg.keepalive_timeout_ms
+                           ? cl->cfg.keepalive_ms
+                           : cl->cfg.keepalive_timeout_ms,
+                       keepalive) < 0)
         return -1;
     bufferevent_set_timeouts(c->bev, NULL, NULL);
     cl->ready = 1;

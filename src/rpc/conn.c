@@ -471,6 +471,10 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         return 0;
     if (c->conn->srv && !c->opened)
         return 0; /* refused at open: its data is not wanted */
+    if (!c->conn->srv && !c->content_type_ok) {
+        rpc_call_cancel(c, RPC_UNKNOWN, "the response is not application/grpc");
+        return 0;
+    }
     return rpc_call_feed(c, data, len);
 }
 
@@ -564,8 +568,11 @@ void rpc_conn_identify(struct rpc_conn *c, int fd)
         if (cert) {
             char cn[RPC_PEER_MAX];
 
-            if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                          sizeof(cn)) > 0) {
+            int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                              sizeof(cn));
+
+            /* a CN that was cut to fit, or holds a NUL, is no identity */
+            if (n > 0 && n < (int)sizeof(cn) - 1 && (size_t)n == strlen(cn)) {
                 snprintf(c->peer, sizeof(c->peer), "%s", cn);
                 c->authenticated = 1;
             }

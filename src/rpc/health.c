@@ -68,6 +68,8 @@ static int watch_message(struct rpc_call *c, const uint8_t *msg, size_t len, voi
     char name[256];
     int i, st;
 
+    if (rpc_call_data(c))
+        return RPC_INVALID_ARGUMENT; /* one request per Watch */
     if (request_service(msg, len, name, sizeof(name)) < 0)
         return RPC_INVALID_ARGUMENT;
     rpc_call_set_data(c, h); /* a request came (watch_half_close) */

@@ -75,7 +75,7 @@ struct rpc_conn {
     uint64_t last_ping_ms; /* server: the client's last PING */
     unsigned ping_strikes;
     int calm;                     /* server: GOAWAY(ENHANCE_YOUR_CALM) sent: close once it is out */
-    uint64_t ping_last_ms;        /* server: when our last keepalive PING went */
+    uint64_t ping_last_ms;        /* when our last keepalive PING went */
     struct rpc_conn *prev, *next; /* server's list */
 };
 

@@ -388,13 +388,8 @@ void rpc_server_adopt(struct rpc_server *s, int fd)
     bufferevent_set_timeouts(c->bev, &hs, &hs);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (!s->ssl) {
-        if (start_http2(c) < 0) {
-            rpc_conn_fail(c, "cannot start HTTP/2");
-            bufferevent_free(c->bev);
-            c->bev = NULL;
-            rpc_server_conn_gone(c);
-            return;
-        }
+        if (start_http2(c) < 0)
+            rpc_conn_fail(c, "cannot start HTTP/2"); /* the pump frees it all */
         rpc_conn_pump(c);
     }
 }

@@ -233,20 +233,32 @@ static int start_message(struct rpc_deframer *d)
                  d->max_message);
         return fail(d, RPC_RESOURCE_EXHAUSTED, why);
     }
-    if (len > d->cap) {
-        size_t cap = d->cap ? d->cap : 256;
-        uint8_t *m;
-
-        while (cap < len)
-            cap *= 2;
-        m = realloc(d->msg, cap);
-        if (m == NULL)
-            return fail(d, RPC_RESOURCE_EXHAUSTED, "out of memory for a message");
-        d->msg = m;
-        d->cap = cap;
-    }
     d->len = len;
     d->have = 0;
+    return 0;
+}
+
+/*
+ * Room for `more` bytes of the message being read. The buffer grows with
+ * what has arrived, not with the length the prefix announces: a peer that
+ * announces 4 MiB on 100 streams and sends nothing costs nothing.
+ */
+static int reserve(struct rpc_deframer *d, size_t more)
+{
+    size_t need = d->have + more, cap = d->cap ? d->cap : 256;
+    uint8_t *m;
+
+    if (need <= d->cap)
+        return 0;
+    while (cap < need)
+        cap *= 2;
+    if (cap > d->len)
+        cap = d->len;
+    m = realloc(d->msg, cap);
+    if (m == NULL)
+        return fail(d, RPC_RESOURCE_EXHAUSTED, "out of memory for a message");
+    d->msg = m;
+    d->cap = cap;
     return 0;
 }
 
@@ -285,6 +297,8 @@ int rpc_deframer_feed(struct rpc_deframer *d, const uint8_t *p, size_t n, rpc_me
         take = d->len - d->have;
         if (take > n)
             take = n;
+        if (take && reserve(d, take) < 0)
+            return -1;
         if (take)
             memcpy(d->msg + d->have, p, take);
         d->have += take;

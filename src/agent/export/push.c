@@ -100,12 +100,16 @@ static void call_close(struct rpc_call *c, int code, const char *message, void *
     struct push_stream *s = arg;
     struct push_target *t = s->t;
 
+    int head_sent = s->q.sent > s->q.head;
+
     (void)c;
     s->call = NULL;
+    s->paused = 0;         /* a new call starts unpaused */
     s->q.sent = s->q.head; /* resend whatever was not acknowledged */
-    if (code == RPC_INVALID_ARGUMENT && s->q.head < s->q.tail) {
-        /* the collector refuses the oldest event for what it is: drop it,
-         * or the stream would send it again forever */
+    if (code == RPC_INVALID_ARGUMENT && head_sent) {
+        /* the collector refused an event for what it is, after acknowledging
+         * everything before it (PUBLISH_STATUS_ERROR): that is the oldest
+         * one left; drop it, or the stream would send it again forever */
         struct gmsg *m = s->q.v[s->q.head++];
 
         s->q.sent = s->q.head;
@@ -190,8 +194,12 @@ static void refill(struct push_target *t)
         rc = spool_read(&t->spool, &tag, &seq, &t->rd);
         if (rc == 0)
             break;
-        if (rc < 0 || tag <= 0 || tag >= RPCOUT_TAGS) {
+        if (rc < 0) { /* the rest of that segment is gone (counted in the spool) */
             count_drop(t, "a damaged spool segment");
+            break; /* try again at the next acknowledgement */
+        }
+        if (tag <= 0 || tag >= RPCOUT_TAGS) {
+            count_drop(t, "a damaged spool record");
             continue;
         }
         m = gmsg_new(tag, seq, (const uint8_t *)t->rd.data, t->rd.len);
@@ -290,6 +298,8 @@ static void on_ready(struct rpc_client *cl, void *arg)
     (void)cl;
     t->ready = 1;
     t->connects++;
+    for (i = 0; i < RPCOUT_TAGS; i++)
+        t->s[i].unsubscribed = 0; /* this collector may take what the last one did not */
     t->backoff_ms = 0;
     log_info("push %s: connected", t->url);
     refill(t);
@@ -404,6 +414,10 @@ struct push_target *push_new(struct rpcout *o, const char *url, char err[RPC_ERR
         char *p;
 
         /* one directory per collector: spool_dir/host_port */
+        if (strlen(o->cfg.spool_dir) > SPOOL_DIR_MAX - 64) {
+            snprintf(err, RPC_ERR_MAX, "--spool-dir: over %d bytes", SPOOL_DIR_MAX - 64);
+            goto fail;
+        }
         if (mkdir(o->cfg.spool_dir, 0700) < 0 && errno != EEXIST) {
             snprintf(err, RPC_ERR_MAX, "--spool-dir %s: %s", o->cfg.spool_dir, strerror(errno));
             goto fail;

@@ -34,6 +34,7 @@ struct sub {
     char app[SERVE_APP_MAX];
     struct pq q;
     uint64_t dropped;
+    int closing; /* exit: finish once the queue is sent */
     struct sub *prev, *next;
 };
 
@@ -220,10 +221,15 @@ static void sub_pump(struct sub *s)
 
         sbuf_reset(&sv->buf);
         pbfile_event(&sv->buf, g->tag, g->data, g->len);
-        if (sbuf_ok(&sv->buf))
-            rpc_call_send(s->call, (const uint8_t *)sv->buf.data, sv->buf.len);
+        if (!sbuf_ok(&sv->buf) ||
+            rpc_call_send(s->call, (const uint8_t *)sv->buf.data, sv->buf.len) < 0) {
+            s->dropped++; /* not delivered: counted like a full queue */
+            sv->dropped++;
+        }
         gmsg_unref(g);
     }
+    if (s->closing && s->q.head == s->q.tail) /* everything handed over: now end it */
+        rpc_call_finish(s->call, RPC_OK, NULL);
 }
 
 static void sub_writable(struct rpc_call *c, void *arg)
@@ -278,6 +284,8 @@ static void sub_close(struct rpc_call *c, int code, const char *message, void *a
 
     if (s == NULL)
         return;
+    s->dropped += s->q.tail - s->q.head; /* queued, never sent */
+    sv->dropped += s->q.tail - s->q.head;
     log_info("subscriber %s: gone (%s %s), %llu events missed", rpc_call_peer(c),
              rpc_code_name(code), message, (unsigned long long)s->dropped);
     if (s->prev)
@@ -386,8 +394,8 @@ void serve_shutdown(struct serve *sv)
 
     rpc_health_set(&sv->health, 0);
     for (s = sv->subs; s; s = s->next) {
+        s->closing = 1; /* the call ends once its queue is out (sub_pump) */
         sub_pump(s);
-        rpc_call_finish(s->call, RPC_OK, NULL);
     }
 }
 

@@ -22,6 +22,22 @@ static int is_segment(const char *name)
            strcmp(name + n - strlen(SEG_SUFFIX), SEG_SUFFIX) == 0;
 }
 
+/*
+ * Remove a segment that has been read. If that fails (a read-only
+ * directory), the spool stops reading rather than read it again forever.
+ */
+static int gone(struct spool *s, const char *name)
+{
+    if (unlink(name) == 0 || errno == ENOENT)
+        return 1;
+    fprintf(stderr,
+            "sonde-agent: error: spool: cannot remove %s (%s): not reading the spool "
+            "any more\n",
+            name, strerror(errno));
+    s->stuck = 1;
+    return 0;
+}
+
 /* The oldest segment's name into out (not the one being written); 0 if none. */
 static int oldest_segment(struct spool *s, char *out, size_t cap)
 {
@@ -177,8 +193,26 @@ void spool_prepend_end(struct spool *s)
     close_writer(s);
 }
 
+/*
+ * A damaged record (a torn write, a bad length): the rest of its segment
+ * cannot be framed, so it goes, and its bytes leave the count. `read` is
+ * what was consumed of the bad record itself.
+ */
+static void drop_segment(struct spool *s, long read)
+{
+    long left = s->rsize - (ftell(s->r) - read);
+
+    s->records_dropped_bad++;
+    s->bytes = (uint64_t)left < s->bytes ? s->bytes - (uint64_t)left : 0;
+    fclose(s->r);
+    s->r = NULL;
+    gone(s, s->rname);
+}
+
 int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
 {
+    if (s->stuck)
+        return 0; /* what is on disk stays there, for a later run */
     for (;;) {
         uint8_t head[SPOOL_RECORD_HEAD];
         size_t got;
@@ -195,7 +229,8 @@ int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
             }
             s->r = fopen(s->rname, "rb");
             if (s->r == NULL) {
-                unlink(s->rname);
+                if (!gone(s, s->rname))
+                    return 0;
                 continue;
             }
             {
@@ -208,24 +243,16 @@ int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
         if (got == 0) { /* this segment is done */
             fclose(s->r);
             s->r = NULL;
-            unlink(s->rname);
             s->segments_read++;
+            if (!gone(s, s->rname))
+                return 0;
             continue;
         }
         n = (uint32_t)get_le(head, 4);
-        if (got < sizeof(head) || n > SPOOL_RECORD_MAX) {
-            s->records_dropped_bad++;
-            fclose(s->r);
-            s->r = NULL;
-            unlink(s->rname);
-            return -1;
-        }
         sbuf_reset(out);
-        if (sbuf_reserve(out, n) == NULL || fread(out->data, 1, n, s->r) != n) {
-            s->records_dropped_bad++;
-            fclose(s->r);
-            s->r = NULL;
-            unlink(s->rname);
+        if (got < sizeof(head) || n > SPOOL_RECORD_MAX || sbuf_reserve(out, n) == NULL ||
+            fread(out->data, 1, n, s->r) != n) {
+            drop_segment(s, (long)(got < sizeof(head) ? got : sizeof(head)));
             return -1;
         }
         out->len = n;
@@ -235,8 +262,8 @@ int spool_read(struct spool *s, int *tag, uint64_t *seq, struct sbuf *out)
         if (ftell(s->r) >= s->rsize) { /* its last record: the segment is done */
             fclose(s->r);
             s->r = NULL;
-            unlink(s->rname);
             s->segments_read++;
+            gone(s, s->rname);
         }
         return 1;
     }

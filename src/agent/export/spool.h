@@ -37,6 +37,7 @@ struct spool {
     char rname[SPOOL_PATH_MAX];
     long rsize; /* its size when opened */
     uint64_t segments_read, records_dropped_bad;
+    int stuck; /* a read segment could not be removed: reading stops */
 };
 
 /* Create dir if needed and take stock of what a previous run left there. */

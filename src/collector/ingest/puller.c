@@ -32,7 +32,8 @@ struct puller {
     int tls;
     struct rpc_client *cl, *old_cl;
     struct rpc_call *call;
-    struct event *retry_ev;
+    struct event *retry_ev, *resub_ev;
+    int closing; /* puller_free: no more callbacks wanted */
     unsigned backoff_ms;
     struct puller_stats st;
 };
@@ -109,21 +110,40 @@ static void on_close(struct rpc_call *c, int code, const char *message, void *ar
 
     (void)c;
     pl->call = NULL;
+    if (pl->closing)
+        return;
     if (code != RPC_OK && code != RPC_UNAVAILABLE)
         log_warn("pull %s: Subscribe ended: %s %s", pl->url, rpc_code_name(code), message);
-    /* the connection may live on (an agent ending its stream): start over */
-    if (pl->cl && !evtimer_pending(pl->retry_ev, NULL)) {
-        pl->old_cl = pl->cl;
-        pl->cl = NULL;
-        schedule_retry(pl);
+    /* an agent that ends the stream but keeps the connection: subscribe
+     * again after the backoff; a lost connection is on_down's business */
+    if (pl->cl && rpc_client_usable(pl->cl) && !evtimer_pending(pl->resub_ev, NULL)) {
+        struct timeval tv = {0, PULL_MIN_MS * 1000};
+
+        evtimer_add(pl->resub_ev, &tv);
     }
 }
 
 static const struct rpc_call_cbs sub_cbs = {.on_message = on_event, .on_close = on_close};
 
-static void on_ready(struct rpc_client *cl, void *arg)
+static void subscribe(struct puller *pl, struct rpc_client *cl);
+
+static void resubscribe(evutil_socket_t fd, short what, void *arg)
 {
     struct puller *pl = arg;
+
+    (void)fd;
+    (void)what;
+    if (pl->cl && rpc_client_usable(pl->cl) && pl->call == NULL)
+        subscribe(pl, pl->cl);
+}
+
+static void on_ready(struct rpc_client *cl, void *arg)
+{
+    subscribe(arg, cl);
+}
+
+static void subscribe(struct puller *pl, struct rpc_client *cl)
+{
     Sonde__V1__SubscribeRequest req = SONDE__V1__SUBSCRIBE_REQUEST__INIT;
     uint8_t buf[PULL_REQ_MAX];
 
@@ -150,7 +170,8 @@ static void on_down(struct rpc_client *cl, const char *why, void *arg)
         log_warn("pull %s: %s", pl->url, why);
     pl->st.connected = 0;
     pl->call = NULL;
-    pl->old_cl = pl->cl;
+    rpc_client_free(pl->old_cl); /* never overwrite one still held */
+    pl->old_cl = pl->cl;         /* freed later: we are inside its callback */
     pl->cl = NULL;
     if (!evtimer_pending(pl->retry_ev, NULL))
         schedule_retry(pl);
@@ -200,9 +221,10 @@ struct puller *puller_new(struct event_base *base, struct receiver *r, const cha
         return NULL;
     }
     pl->retry_ev = evtimer_new(base, dial, pl);
-    if (pl->retry_ev == NULL) {
+    pl->resub_ev = evtimer_new(base, resubscribe, pl);
+    if (pl->retry_ev == NULL || pl->resub_ev == NULL) {
         snprintf(err, RPC_ERR_MAX, "out of memory");
-        free(pl);
+        puller_free(pl);
         return NULL;
     }
     event_active(pl->retry_ev, EV_TIMEOUT, 0); /* dial from the loop */
@@ -216,10 +238,18 @@ const struct puller_stats *puller_stats(const struct puller *pl)
 
 void puller_free(struct puller *pl)
 {
+    struct rpc_client *cl;
+
     if (pl == NULL)
         return;
-    rpc_client_free(pl->cl);
+    pl->closing = 1;
+    cl = pl->cl;
+    pl->cl = NULL;
+    rpc_client_free(cl);
     rpc_client_free(pl->old_cl);
-    event_free(pl->retry_ev);
+    if (pl->retry_ev)
+        event_free(pl->retry_ev);
+    if (pl->resub_ev)
+        event_free(pl->resub_ev);
     free(pl);
 }

@@ -57,6 +57,14 @@ struct pub {
 
 /* ------------------------------------------------------------ checking */
 
+static void respond(struct pub *p, int status, const char *reason);
+static int commit(struct receiver *r);
+
+/*
+ * End a stream for a bad event. What it stored before is committed and
+ * acknowledged first (PUBLISH_STATUS_ERROR with acked_seq), so the agent
+ * knows the refused event is the one right after acked_seq.
+ */
 static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
 {
     char msg[RPC_STATUS_MAX];
@@ -64,6 +72,11 @@ static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
     snprintf(msg, sizeof(msg), fmt, arg);
     p->r->st.rejected++;
     log_warn("receiver: %s: %s: %s", rpc_call_peer(p->call), rpc_call_path(p->call), msg);
+    if (!p->r->dirty || commit(p->r) == 0) {
+        p->r->dirty = 0;
+        p->acked = p->seen;
+    }
+    respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_ERROR, msg);
     rpc_call_finish(p->call, code, msg);
     return 0;
 }
@@ -179,19 +192,19 @@ static int on_message(struct rpc_call *c, const uint8_t *msg, size_t len, void *
     return 0;
 }
 
+/* acked_seq is p->acked: the caller raises it only after a successful commit. */
 static void respond(struct pub *p, int status, const char *reason)
 {
     Sonde__V1__PublishResponse resp = SONDE__V1__PUBLISH_RESPONSE__INIT;
     uint8_t buf[RECV_RESP_MAX];
 
     resp.status = (Sonde__V1__PublishStatus)status;
-    resp.acked_seq = p->seen;
+    resp.acked_seq = p->acked;
     resp.reason = (char *)(reason ? reason : "");
     resp.accepted = p->accepted;
     resp.duplicates = p->duplicates;
     if (sonde__v1__publish_response__get_packed_size(&resp) <= sizeof(buf))
         rpc_call_send(p->call, buf, sonde__v1__publish_response__pack(&resp, buf));
-    p->acked = p->seen;
 }
 
 static int on_open(struct rpc_call *c, void *arg)
@@ -285,8 +298,10 @@ static void commit_and_ack(struct receiver *r)
     r->dirty = 0;
     for (p = r->pubs; p; p = next) {
         next = p->next;
-        if (p->seen > p->acked)
+        if (p->seen > p->acked) {
+            p->acked = p->seen; /* committed just above */
             respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_OK, NULL);
+        }
         if (p->done)
             rpc_call_finish(p->call, RPC_OK, NULL);
     }
@@ -378,7 +393,7 @@ void receiver_shutdown(struct receiver *r)
 {
     struct pub *p, *next;
 
-    commit_and_ack(r);
+    commit_and_ack(r); /* raises acked_seq only if the commit worked */
     for (p = r->pubs; p; p = next) {
         next = p->next;
         respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_STOP, "collector shutting down");
