@@ -3,8 +3,8 @@
  *
  * Builds one realistic Flow event (every field a DPI'd TLS flow fills),
  * and for SECONDS hands copies of it to the agent's gRPC exporter (rpcout,
- * the code sonde-agent runs), each with its own seq stamped on as the
- * exporter does, in wait mode: when the collector falls behind, the
+ * the code sonde-agent runs), each with its own seq stamped on by the
+ * exporter's ev_put_seq, in wait mode: when the collector falls behind, the
  * generator waits, so the rate measured is what the collector sustains
  * and acknowledges. Prints one JSON object: events, seconds, events/s,
  * CPU seconds of this process, bytes per event.
@@ -124,20 +124,8 @@ int main(int argc, char **argv)
     do {
         int i;
 
-        for (i = 0; i < 1000; i++, n++, seq++) {
-            uint8_t *p = ev + len;
-            uint64_t v = seq;
-
-            *p++ = (uint8_t)(EV_SEQ_FIELD << 3);
-            do {
-                *p = (uint8_t)(v & 0x7f);
-                v >>= 7;
-                if (v)
-                    *p |= 0x80;
-                p++;
-            } while (v);
-            rpcout_event(o, EV_FLOW, seq, ev, (size_t)(p - ev));
-        }
+        for (i = 0; i < 1000; i++, n++, seq++)
+            rpcout_event(o, EV_FLOW, seq, ev, len + ev_put_seq(ev + len, seq));
     } while (now_s() - t0 < secs);
     if (rpcout_stop(o) < 0)
         return 1;

@@ -75,24 +75,15 @@ static int parse_types(struct collector *c, const char *list, uint64_t *bits,
     return 0;
 }
 
+/* err is CONFIG_ERR_MAX bytes, the same as RPC_ERR_MAX (rpc_check_*). */
+_Static_assert(CONFIG_ERR_MAX == RPC_ERR_MAX, "one error buffer size for both");
+
 static int check_settings(struct collector_settings *c, char err[CONFIG_ERR_MAX])
 {
-    char host[256], port[16];
-
     if (!c->listen && !(c->listen = strdup(COLLECTOR_LISTEN)))
         return -1;
-    if (rpc_split_addr(c->listen, host, sizeof(host), port, sizeof(port)) < 0) {
-        snprintf(err, CONFIG_ERR_MAX, "--listen %s: expected HOST:PORT, [V6]:PORT or :PORT",
-                 c->listen);
+    if (rpc_check_listen(c->listen, c->cleartext, c->cleartext_anywhere, err) < 0)
         return -1;
-    }
-    if (c->cleartext && !c->cleartext_anywhere && !rpc_host_is_loopback(host)) {
-        snprintf(err, CONFIG_ERR_MAX,
-                 "--insecure-cleartext on %s, which is not a loopback address: use TLS, or add "
-                 "--insecure-cleartext-anywhere",
-                 c->listen);
-        return -1;
-    }
     if (c->pull.n > MAX_PULL) {
         snprintf(err, CONFIG_ERR_MAX, "at most %d --pull agents", MAX_PULL);
         return -1;
@@ -100,18 +91,8 @@ static int check_settings(struct collector_settings *c, char err[CONFIG_ERR_MAX]
     for (size_t i = 0; i < c->pull.n; i++) {
         int tls;
 
-        if (rpc_parse_url(c->pull.v[i], host, sizeof(host), port, sizeof(port), &tls) < 0) {
-            snprintf(err, CONFIG_ERR_MAX,
-                     "--pull %.100s: expected grpcs://HOST:PORT or grpc://HOST:PORT", c->pull.v[i]);
+        if (rpc_check_url("--pull", c->pull.v[i], c->cleartext_anywhere, &tls, err) < 0)
             return -1;
-        }
-        if (!tls && !c->cleartext_anywhere && !rpc_host_is_loopback(host)) {
-            snprintf(err, CONFIG_ERR_MAX,
-                     "--pull %.100s: cleartext to a non-loopback address; use grpcs://, or add "
-                     "--insecure-cleartext-anywhere",
-                     c->pull.v[i]);
-            return -1;
-        }
         if (tls && (!c->tls_cert || !c->tls_key || !c->tls_ca)) {
             snprintf(err, CONFIG_ERR_MAX,
                      "--pull %.100s: TLS needs --tls-cert, --tls-key and --tls-ca", c->pull.v[i]);
@@ -127,14 +108,6 @@ static int check_settings(struct collector_settings *c, char err[CONFIG_ERR_MAX]
     return 0;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* After a signal: exit once every connection is gone, or when the grace is over. */
 static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -142,7 +115,7 @@ static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (rpc_server_connections(c->srv) == 0 || mono_ms() >= c->exit_at)
+    if (rpc_server_connections(c->srv) == 0 || rpc_now_ms() >= c->exit_at)
         event_base_loopexit(c->base, NULL);
 }
 
@@ -160,7 +133,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     rpc_health_set(&c->health, 0);
     receiver_shutdown(c->recv);
     rpc_server_shutdown(c->srv, SHUTDOWN_GRACE_MS);
-    c->exit_at = mono_ms() + SHUTDOWN_GRACE_MS + EXIT_POLL_MS;
+    c->exit_at = rpc_now_ms() + SHUTDOWN_GRACE_MS + EXIT_POLL_MS;
     c->exit_timer = event_new(c->base, -1, EV_PERSIST, on_exit_timer, c);
     if (c->exit_timer == NULL || event_add(c->exit_timer, &tv) < 0)
         event_base_loopexit(c->base, NULL);

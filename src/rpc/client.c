@@ -145,6 +145,20 @@ struct rpc_call *rpc_client_call(struct rpc_client *cl, const char *path, uint32
     return c;
 }
 
+struct timeval rpc_backoff(unsigned *backoff_ms)
+{
+    unsigned b = *backoff_ms ? *backoff_ms * 2 : RPC_BACKOFF_MIN_MS, ms;
+    struct timeval tv;
+
+    if (b > RPC_BACKOFF_MAX_MS)
+        b = RPC_BACKOFF_MAX_MS;
+    *backoff_ms = b;
+    ms = b - b / 4 + (unsigned)rand() % (b / 2);
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    return tv;
+}
+
 int rpc_client_usable(const struct rpc_client *cl)
 {
     return cl->conn && cl->ready && !cl->conn->goaway && !cl->conn->dead;

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include "wire.h"
 
@@ -143,6 +144,29 @@ int rpc_call_authenticated(const struct rpc_call *c);
 const char *rpc_call_path(const struct rpc_call *c);
 void rpc_call_set_data(struct rpc_call *c, void *data);
 void *rpc_call_data(const struct rpc_call *c);
+
+/* Monotonic milliseconds (timeouts, deadlines, backoff). */
+uint64_t rpc_now_ms(void);
+
+/*
+ * Reconnecting: *backoff_ms doubles from RPC_BACKOFF_MIN_MS up to
+ * RPC_BACKOFF_MAX_MS (set it to 0 after a connection succeeds); the delay
+ * returned is that +-25%, so that many peers cut off by one outage do not
+ * come back in lockstep.
+ */
+#define RPC_BACKOFF_MIN_MS 250
+#define RPC_BACKOFF_MAX_MS 30000
+struct timeval rpc_backoff(unsigned *backoff_ms);
+
+/* A --push/--pull URL: well formed, and cleartext (grpc://) only to a
+ * loopback address unless cleartext_anywhere. *tls says which. opt names
+ * the option in err. */
+int rpc_check_url(const char *opt, const char *url, int cleartext_anywhere, int *tls,
+                  char err[RPC_ERR_MAX]);
+/* A --listen address: well formed, and cleartext only on loopback unless
+ * cleartext_anywhere. */
+int rpc_check_listen(const char *addr, int cleartext, int cleartext_anywhere,
+                     char err[RPC_ERR_MAX]);
 
 /* Whether "host" (an address literal, or "localhost") is loopback: where
  * cleartext is allowed without --insecure-cleartext-anywhere. */

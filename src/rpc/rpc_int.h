@@ -80,7 +80,6 @@ struct rpc_conn {
 };
 
 /* conn.c */
-uint64_t rpc_now_ms(void);
 void rpc_socket_nodelay(int fd);
 /* Larger reads and writes per wake-up than libevent's 16 KiB default. */
 void rpc_bev_tune(struct bufferevent *bev);

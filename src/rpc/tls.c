@@ -130,6 +130,44 @@ int rpc_parse_url(const char *url, char *host, size_t hcap, char *port, size_t p
     return rpc_split_addr(url, host, hcap, port, pcap) < 0 || host[0] == '\0' ? -1 : 0;
 }
 
+int rpc_check_url(const char *opt, const char *url, int cleartext_anywhere, int *tls,
+                  char err[RPC_ERR_MAX])
+{
+    char host[256], port[16];
+
+    if (rpc_parse_url(url, host, sizeof(host), port, sizeof(port), tls) < 0) {
+        snprintf(err, RPC_ERR_MAX, "%s %.100s: expected grpcs://HOST:PORT or grpc://HOST:PORT", opt,
+                 url);
+        return -1;
+    }
+    if (!*tls && !cleartext_anywhere && !rpc_host_is_loopback(host)) {
+        snprintf(err, RPC_ERR_MAX,
+                 "%s %.100s: cleartext to a non-loopback address; use grpcs://, or add "
+                 "--insecure-cleartext-anywhere",
+                 opt, url);
+        return -1;
+    }
+    return 0;
+}
+
+int rpc_check_listen(const char *addr, int cleartext, int cleartext_anywhere, char err[RPC_ERR_MAX])
+{
+    char host[256], port[16];
+
+    if (rpc_split_addr(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+        snprintf(err, RPC_ERR_MAX, "--listen %.100s: expected HOST:PORT, [V6]:PORT or :PORT", addr);
+        return -1;
+    }
+    if (cleartext && !cleartext_anywhere && !rpc_host_is_loopback(host)) {
+        snprintf(err, RPC_ERR_MAX,
+                 "--listen %.100s with --insecure-cleartext: not a loopback address; use TLS, "
+                 "or add --insecure-cleartext-anywhere",
+                 addr);
+        return -1;
+    }
+    return 0;
+}
+
 int rpc_split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap)
 {
     const char *colon, *h = addr;

@@ -94,6 +94,23 @@ static inline const char *ev_iface_name(const struct ev_sink *s, unsigned source
 #define EV_SEQ_FIELD 2
 #define EV_SEQ_ROOM  11 /* key byte + 10-byte varint */
 
+/* Append field seq (a varint) at p, which has EV_SEQ_ROOM bytes free;
+ * returns the bytes written. Protobuf takes fields in any order. */
+static inline size_t ev_put_seq(uint8_t *p, uint64_t seq)
+{
+    uint8_t *start = p;
+
+    *p++ = (uint8_t)(EV_SEQ_FIELD << 3); /* wire type 0: varint */
+    do {
+        *p = (uint8_t)(seq & 0x7f);
+        seq >>= 7;
+        if (seq)
+            *p |= 0x80;
+        p++;
+    } while (seq);
+    return (size_t)(p - start);
+}
+
 /* Stamp the header fields every event message starts with (seq: see above). */
 #define EV_STAMP(sink, msg, ts_ms)                                                                 \
     do {                                                                                           \

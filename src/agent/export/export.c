@@ -101,23 +101,6 @@ static void write_out(struct export_output *o, const void *p, size_t n)
     o->written++;
 }
 
-/* Append "seq = ++x->seq" at p (EV_SEQ_ROOM bytes free); returns the bytes added. */
-static size_t stamp_seq(struct exporter *x, uint8_t *p)
-{
-    uint8_t *start = p;
-    uint64_t v = ++x->seq;
-
-    *p++ = (uint8_t)(EV_SEQ_FIELD << 3); /* wire type 0: varint */
-    do {
-        *p = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            *p |= 0x80;
-        p++;
-    } while (v);
-    return (size_t)(p - start);
-}
-
 static void export_one(struct exporter *x, struct evq_item *it)
 {
     ProtobufCMessage *m = NULL;
@@ -135,7 +118,7 @@ static void export_one(struct exporter *x, struct evq_item *it)
         data = (uint8_t *)x->pack.data;
         len = x->pack.len;
     }
-    len += stamp_seq(x, data + len);
+    len += ev_put_seq(data + len, ++x->seq);
     if (x->rpc)
         rpcout_event(x->rpc, (int)it->tag, x->seq, data, len);
     if (x->need_json) {

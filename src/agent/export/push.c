@@ -9,9 +9,7 @@
  * type's FIFO; the spool refills memory as it empties. After a reconnect
  * each stream starts again from its oldest unacknowledged event.
  *
- * Reconnects back off exponentially (RECONNECT_MIN_MS doubling up to
- * RECONNECT_MAX_MS) with +-25% jitter, so that many agents cut off by the
- * same outage do not come back in lockstep.
+ * Reconnects back off exponentially with jitter (rpc_backoff).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,10 +22,8 @@
 #include "rpcout_int.h"
 #include "sonde/v1/d3events.pb-c.h"
 
-#define RECONNECT_MIN_MS 250
-#define RECONNECT_MAX_MS 30000
-#define RESTREAM_MS      200 /* reopen a stream that ended while connected */
-#define PUSH_PATH_MAX    128
+#define RESTREAM_MS   200 /* reopen a stream that ended while connected */
+#define PUSH_PATH_MAX 128
 
 struct push_stream {
     struct push_target *t;
@@ -328,7 +324,6 @@ static void restream(evutil_socket_t fd, short what, void *arg)
 static void on_down(struct rpc_client *cl, const char *why, void *arg)
 {
     struct push_target *t = arg;
-    unsigned jitter;
     struct timeval tv;
     int i;
 
@@ -343,13 +338,7 @@ static void on_down(struct rpc_client *cl, const char *why, void *arg)
         t->s[i].q.sent = t->s[i].q.head;
         t->s[i].paused = 0;
     }
-    t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : RECONNECT_MIN_MS;
-    if (t->backoff_ms > RECONNECT_MAX_MS)
-        t->backoff_ms = RECONNECT_MAX_MS;
-    jitter = t->backoff_ms / 4 ? (unsigned)rand() % (t->backoff_ms / 2) : 0;
-    jitter = t->backoff_ms - t->backoff_ms / 4 + jitter;
-    tv.tv_sec = jitter / 1000;
-    tv.tv_usec = (suseconds_t)(jitter % 1000) * 1000;
+    tv = rpc_backoff(&t->backoff_ms);
     evtimer_add(t->retry_ev, &tv);
 }
 
@@ -544,9 +533,7 @@ uint64_t push_close(struct push_target *t)
     lost = spool_memory(t) + t->dropped;
     if (lost)
         log_error("push %s: %llu events lost", t->url, (unsigned long long)lost);
-    t->ready = 0; /* the calls' on_close must not reopen anything */
-    for (i = 0; i < RPCOUT_TAGS; i++)
-        t->s[i].finishing = 1;
+    push_offline(t); /* the calls' on_close must not reopen anything */
     rpc_client_free(t->cl);
     rpc_client_free(t->old_cl);
     for (i = 0; i < RPCOUT_TAGS; i++)

@@ -216,37 +216,16 @@ static void *loop_main(void *arg)
 
 int rpcout_check(const struct rpcout_cfg *cfg, int cleartext_anywhere, char err[RPC_ERR_MAX])
 {
-    char host[256], port[16];
     int i, tls, any_tls = 0;
 
     for (i = 0; i < cfg->npush; i++) {
-        if (rpc_parse_url(cfg->push[i], host, sizeof(host), port, sizeof(port), &tls) < 0) {
-            snprintf(err, RPC_ERR_MAX, "--push %s: expected grpcs://HOST:PORT or grpc://HOST:PORT",
-                     cfg->push[i]);
+        if (rpc_check_url("--push", cfg->push[i], cleartext_anywhere, &tls, err) < 0)
             return -1;
-        }
-        if (!tls && !cleartext_anywhere && !rpc_host_is_loopback(host)) {
-            snprintf(err, RPC_ERR_MAX,
-                     "--push %s: cleartext to a non-loopback address; use grpcs://, or add "
-                     "--insecure-cleartext-anywhere",
-                     cfg->push[i]);
-            return -1;
-        }
         any_tls |= tls;
     }
     if (cfg->listen) {
-        if (rpc_split_addr(cfg->listen, host, sizeof(host), port, sizeof(port)) < 0) {
-            snprintf(err, RPC_ERR_MAX, "--listen %s: expected HOST:PORT, [V6]:PORT or :PORT",
-                     cfg->listen);
+        if (rpc_check_listen(cfg->listen, cfg->tls.cleartext, cleartext_anywhere, err) < 0)
             return -1;
-        }
-        if (cfg->tls.cleartext && !cleartext_anywhere && !rpc_host_is_loopback(host)) {
-            snprintf(err, RPC_ERR_MAX,
-                     "--listen %s with --insecure-cleartext: not a loopback address; use TLS, "
-                     "or add --insecure-cleartext-anywhere",
-                     cfg->listen);
-            return -1;
-        }
         any_tls |= !cfg->tls.cleartext;
     }
     if (any_tls && (!cfg->tls.cert || !cfg->tls.key || !cfg->tls.ca)) {
@@ -338,14 +317,6 @@ struct drain {
     struct event *ev;
 };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void drain_check(evutil_socket_t fd, short what, void *arg)
 {
     struct drain *d = arg;
@@ -364,7 +335,7 @@ static void drain_check(evutil_socket_t fd, short what, void *arg)
             push_finish(o->push[i]);
         pending += push_pending(o->push[i]);
     }
-    if (pending == 0 || mono_ms() >= d->deadline) {
+    if (pending == 0 || rpc_now_ms() >= d->deadline) {
         struct timeval flush = {0, DRAIN_FLUSH_MS * 1000};
 
         if (o->srv)
@@ -393,7 +364,7 @@ int rpcout_stop(struct rpcout *o)
     pthread_cond_broadcast(&o->room);
     pthread_mutex_unlock(&o->lock);
     d.o = o;
-    d.deadline = mono_ms() + o->cfg.drain_ms;
+    d.deadline = rpc_now_ms() + o->cfg.drain_ms;
     d.ev = evtimer_new(o->base, drain_check, &d);
     if (d.ev)
         event_active(d.ev, EV_TIMEOUT, 0);

@@ -7,7 +7,7 @@
  * from the moment it subscribes, so what an agent produces while the
  * connection is down is not received this way (push is the lossless mode).
  * The puller reconnects by itself, with the same backoff as the agent's
- * push (0.25 s doubling to 30 s, +-25% jitter).
+ * push (rpc_backoff).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +20,6 @@
 #include "puller.h"
 #include "sonde/v1/d3events.pb-c.h"
 
-#define PULL_MIN_MS  250
-#define PULL_MAX_MS  30000
 #define PULL_REQ_MAX 4096
 
 struct puller {
@@ -92,15 +90,8 @@ static int on_event(struct rpc_call *c, const uint8_t *msg, size_t len, void *ar
 
 static void schedule_retry(struct puller *pl)
 {
-    unsigned ms;
-    struct timeval tv;
+    struct timeval tv = rpc_backoff(&pl->backoff_ms);
 
-    pl->backoff_ms = pl->backoff_ms ? pl->backoff_ms * 2 : PULL_MIN_MS;
-    if (pl->backoff_ms > PULL_MAX_MS)
-        pl->backoff_ms = PULL_MAX_MS;
-    ms = pl->backoff_ms - pl->backoff_ms / 4 + (unsigned)rand() % (pl->backoff_ms / 2 + 1);
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
     evtimer_add(pl->retry_ev, &tv);
 }
 
@@ -117,7 +108,7 @@ static void on_close(struct rpc_call *c, int code, const char *message, void *ar
     /* an agent that ends the stream but keeps the connection: subscribe
      * again after the backoff; a lost connection is on_down's business */
     if (pl->cl && rpc_client_usable(pl->cl) && !evtimer_pending(pl->resub_ev, NULL)) {
-        struct timeval tv = {0, PULL_MIN_MS * 1000};
+        struct timeval tv = {0, RPC_BACKOFF_MIN_MS * 1000};
 
         evtimer_add(pl->resub_ev, &tv);
     }
