@@ -6,14 +6,13 @@
 #include <string.h>
 
 #include "pbcheck.h"
+#include "pbwire.h"
 
 #if defined(__GNUC__)
 #define SONDE_CHECK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define SONDE_CHECK_PRINTF(a, b)
 #endif
-
-enum { WIRE_VARINT = 0, WIRE_64 = 1, WIRE_LEN = 2, WIRE_32 = 5 };
 
 struct cur {
     const uint8_t *p, *end;
@@ -41,79 +40,24 @@ static void prefix(char *why, const char *name)
     memcpy(why, tmp, PBCHECK_WHY_MAX);
 }
 
-/* proto3 strings are UTF-8: well-formed, no surrogates, nothing over U+10FFFF. */
-static int utf8_ok(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint8_t b = p[i];
-        size_t k;
-        uint32_t cp;
-
-        if (b < 0x80) { /* ASCII, most of what events hold: 8 bytes at a time */
-            uint64_t w;
-
-            while (i + 8 <= n && (memcpy(&w, p + i, 8), (w & 0x8080808080808080ULL) == 0))
-                i += 8;
-            while (i < n && p[i] < 0x80)
-                i++;
-            continue;
-        }
-        if (b >= 0xc2 && b <= 0xdf) {
-            k = 1;
-            cp = b & 0x1f;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            k = 2;
-            cp = b & 0x0f;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            k = 3;
-            cp = b & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i <= k)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
-/* At most max bytes: 10 for values, 5 for keys and lengths (protobuf-c's bound). */
-static int varint_max(struct cur *c, uint64_t *v, int max)
-{
-    uint64_t x = 0;
-    int i;
-
-    for (i = 0; i < max && c->p < c->end; i++) {
-        uint8_t b = *c->p++;
-
-        x |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1; /* truncated, or too long */
-}
-
 static int varint(struct cur *c, uint64_t *v)
 {
-    return varint_max(c, v, 10);
+    const uint8_t *p = pb_get_varint(c->p, c->end, PB_VARINT_MAX, v);
+
+    if (p == NULL)
+        return -1;
+    c->p = p;
+    return 0;
 }
 
-/* A length prefix: 5 bytes at most, under 2 GiB, and within the message. */
 static int length(struct cur *c, uint64_t *v)
 {
-    return varint_max(c, v, 5) < 0 || *v > 0x7fffffff || *v > (uint64_t)(c->end - c->p) ? -1 : 0;
+    const uint8_t *p = pb_get_len(c->p, c->end, v);
+
+    if (p == NULL)
+        return -1;
+    c->p = p;
+    return 0;
 }
 
 /* The wire type a field of this type is written with (not packed). */
@@ -123,36 +67,30 @@ static int wire_of(ProtobufCType t)
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_FIXED32:
     case PROTOBUF_C_TYPE_FLOAT:
-        return WIRE_32;
+        return PB_WIRE_32;
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_FIXED64:
     case PROTOBUF_C_TYPE_DOUBLE:
-        return WIRE_64;
+        return PB_WIRE_64;
     case PROTOBUF_C_TYPE_STRING:
     case PROTOBUF_C_TYPE_BYTES:
     case PROTOBUF_C_TYPE_MESSAGE:
-        return WIRE_LEN;
+        return PB_WIRE_LEN;
     default:
-        return WIRE_VARINT;
+        return PB_WIRE_VARINT;
     }
 }
 
 /* A packed run of scalars must hold whole elements. */
 static int packed_ok(ProtobufCType t, const uint8_t *p, size_t n)
 {
-    struct cur c = {p, p + n, NULL};
-    uint64_t v;
-
     switch (wire_of(t)) {
-    case WIRE_32:
+    case PB_WIRE_32:
         return n % 4 == 0;
-    case WIRE_64:
+    case PB_WIRE_64:
         return n % 8 == 0;
-    case WIRE_VARINT:
-        while (c.p < c.end)
-            if (varint(&c, &v) < 0)
-                return 0;
-        return 1;
+    case PB_WIRE_VARINT:
+        return pb_packed_varints_ok(p, n);
     default:
         return 0; /* strings, bytes and messages are never packed */
     }
@@ -160,25 +98,16 @@ static int packed_ok(ProtobufCType t, const uint8_t *p, size_t n)
 
 static int skip(struct cur *c, int wire, unsigned field)
 {
-    uint64_t v;
+    const uint8_t *p = pb_skip(c->p, c->end, wire);
 
-    switch (wire) {
-    case WIRE_VARINT:
-        return varint(c, &v) < 0 ? fail(c, "field %u: bad varint", field) : 0;
-    case WIRE_64:
-    case WIRE_32:
-        if ((size_t)(c->end - c->p) < (wire == WIRE_64 ? 8u : 4u))
-            return fail(c, "field %u: truncated", field);
-        c->p += wire == WIRE_64 ? 8 : 4;
-        return 0;
-    case WIRE_LEN:
-        if (length(c, &v) < 0)
-            return fail(c, "field %u: bad length", field);
-        c->p += v;
-        return 0;
-    default:
-        return fail(c, "field %u: unsupported wire type", field);
-    }
+    if (p == NULL)
+        return fail(c, "field %u: %s", field,
+                    wire == PB_WIRE_VARINT                     ? "bad varint"
+                    : wire == PB_WIRE_LEN                      ? "bad length"
+                    : wire == PB_WIRE_64 || wire == PB_WIRE_32 ? "truncated"
+                                                               : "unsupported wire type");
+    c->p = p;
+    return 0;
 }
 
 static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
@@ -194,10 +123,10 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
         uint64_t key, v;
         unsigned field;
         int wire;
-        const uint8_t *start;
+        const uint8_t *start = c.p;
 
-        if (varint_max(&c, &key, 5) < 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
-            return fail(&c, "bad field key at byte %u", (unsigned)(c.p - p));
+        if ((c.p = pb_get_key(c.p, c.end, &key)) == NULL)
+            return fail(&c, "bad field key at byte %u", (unsigned)(start - p));
         field = (unsigned)(key >> 3);
         wire = (int)(key & 7);
         if (next < d->n_fields && d->fields[next].id == field) {
@@ -214,8 +143,8 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
                 return -1;
             continue;
         }
-        if (wire == WIRE_LEN && f->label == PROTOBUF_C_LABEL_REPEATED &&
-            wire_of(f->type) != WIRE_LEN) {
+        if (wire == PB_WIRE_LEN && f->label == PROTOBUF_C_LABEL_REPEATED &&
+            wire_of(f->type) != PB_WIRE_LEN) {
             if (length(&c, &v) < 0 || !packed_ok(f->type, c.p, (size_t)v))
                 return fail(&c, "%s: bad packed run", f->name);
             c.p += v;
@@ -224,7 +153,7 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
         /* protobuf-c 1.4.1 cannot unpack sint32 (a missing return): refuse it too */
         if (wire != wire_of(f->type) || f->type == PROTOBUF_C_TYPE_SINT32)
             return fail(&c, "%s: wrong wire type %d", f->name, wire);
-        if (wire != WIRE_LEN) {
+        if (wire != PB_WIRE_LEN) {
             start = c.p;
             if (skip(&c, wire, field) < 0)
                 return -1;
@@ -245,7 +174,7 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
         } else if (v > max_string) {
             return fail(&c, "%s: %llu bytes, over the limit of %zu", f->name, (unsigned long long)v,
                         max_string);
-        } else if (f->type == PROTOBUF_C_TYPE_STRING && !utf8_ok(c.p, (size_t)v)) {
+        } else if (f->type == PROTOBUF_C_TYPE_STRING && !pb_utf8_ok(c.p, (size_t)v)) {
             return fail(&c, "%s: not UTF-8", f->name);
         } else if (h && depth == 0 && field == 1 && f->type == PROTOBUF_C_TYPE_STRING) {
             h->agent_id = (const char *)c.p;
@@ -256,11 +185,24 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
     return 0;
 }
 
-int schema_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
-                    size_t max_string, struct pbcheck_header *h, char why[PBCHECK_WHY_MAX])
+int schema_pb_check_reflect(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                            size_t max_string, struct pbcheck_header *h, char why[PBCHECK_WHY_MAX])
 {
     if (h)
         memset(h, 0, sizeof(*h));
     why[0] = '\0';
     return check(d, p, len, max_string, h, why, 0);
+}
+
+/* The generated walker decides; this one explains a refusal. */
+int schema_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                    size_t max_string, struct pbcheck_header *h, char why[PBCHECK_WHY_MAX])
+{
+    int r = schema_pb_check_fast(d, p, len, max_string, h);
+
+    if (r == 0) {
+        why[0] = '\0';
+        return 0;
+    }
+    return schema_pb_check_reflect(d, p, len, max_string, h, why);
 }

@@ -45,4 +45,16 @@ struct pbcheck_header {
 int schema_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
                     size_t max_string, struct pbcheck_header *h, char why[PBCHECK_WHY_MAX]);
 
+/*
+ * The two walkers schema_pb_check is made of, which accept exactly the
+ * same messages. The fast one is generated for every message of
+ * events.proto (pbgen.c) and says only yes (0) or no (-1), or -2 for a
+ * descriptor it was not generated for. The reflective one works for any
+ * descriptor and says why.
+ */
+int schema_pb_check_fast(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                         size_t max_string, struct pbcheck_header *h);
+int schema_pb_check_reflect(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                            size_t max_string, struct pbcheck_header *h, char why[PBCHECK_WHY_MAX]);
+
 #endif

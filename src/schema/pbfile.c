@@ -14,20 +14,10 @@
 #include "event.h"
 #include "log.h"
 #include "pbfile.h"
+#include "pbwire.h"
 
 /* Protobuf wire type of a length-delimited field (a sub-message). */
 #define PBFILE_WIRE_LEN 2
-
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
 
 static void frame_fail(struct sbuf *out)
 {
@@ -43,7 +33,7 @@ static size_t event_size(int tag, size_t len)
         log_error("pbfile: %d is not a field of sonde.v1.Event", tag);
         return 0;
     }
-    total = varint_size(((uint64_t)tag << 3) | PBFILE_WIRE_LEN) + varint_size(len) + len;
+    total = pb_varint_size(((uint64_t)tag << 3) | PBFILE_WIRE_LEN) + pb_varint_size(len) + len;
     if (len > PBFILE_MAX_EVENT || total > PBFILE_MAX_EVENT) {
         log_error("pbfile: event of %zu bytes over the %u-byte limit", len, PBFILE_MAX_EVENT);
         return 0;
@@ -67,7 +57,7 @@ void pbfile_frame_event(struct sbuf *out, int tag, const uint8_t *packed, size_t
         return;
     }
     /* One allocation for the frame; the appends below then only copy. */
-    if (sbuf_reserve(out, varint_size(total) + total) == NULL)
+    if (sbuf_reserve(out, pb_varint_size(total) + total) == NULL)
         return;
     sbuf_put_varint(out, total);
     put_event(out, tag, packed, len);

@@ -4,7 +4,8 @@
  * for many thousands of mutations of them (bytes flipped, cut, inserted,
  * deleted), whatever the checker accepts protobuf_c_message_unpack
  * accepts too, and the valid ones both accept. Then the string bound and
- * the header it reads.
+ * the header it reads. The generated walker and the reflective one that
+ * explains refusals accept and refuse exactly the same inputs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,10 +91,31 @@ static int unpack_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size
     return 1;
 }
 
+/* The generated walker and the reflective one decide alike, header included. */
+static void same_walkers(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+                         size_t max_string)
+{
+    struct pbcheck_header hf, hr;
+    char why[PBCHECK_WHY_MAX];
+    int fast = schema_pb_check_fast(d, p, n, max_string, &hf);
+    int slow = schema_pb_check_reflect(d, p, n, max_string, &hr, why);
+
+    if (fast != slow)
+        fail_msg("%s: generated walker %d, reflective %d (%s)", d->name, fast, slow, why);
+    if (fast == 0) {
+        assert_int_equal(hf.seq, hr.seq);
+        assert_int_equal(hf.agent_id_len, hr.agent_id_len);
+        assert_ptr_equal(hf.agent_id, hr.agent_id);
+    }
+}
+
 static int agree(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n)
 {
     char why[PBCHECK_WHY_MAX];
     int a = unpack_ok(d, p, n), b = schema_pb_check(d, p, n, BIG, NULL, why) == 0;
+
+    same_walkers(d, p, n, BIG);
+    same_walkers(d, p, n, 8);
 
     if (b && !a) {
         char hex[3 * 256 + 1] = "";

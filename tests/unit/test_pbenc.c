@@ -1,8 +1,9 @@
 /*
  * test_pbenc.c - the one-pass encoder writes exactly what protobuf-c's
  * pack writes, for every event message filled with random values (zeros,
- * empty and NULL strings, repeated and nested fields included), and
- * refuses every buffer that is one byte too small.
+ * empty, NULL and long strings, repeated and nested fields included), and
+ * refuses every buffer that is too small without writing past it. And
+ * the generated checker decides as the reflective one on all of them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "event.h"
+#include "pbcheck.h"
 #include "pbenc.h"
 #include "sonde/v1/events.pb-c.h"
 
@@ -59,7 +61,7 @@ static uint64_t value(struct arena *a)
 
 static char *string(struct arena *a)
 {
-    size_t n = rnd(a) % 40, i;
+    size_t n = rnd(a) % 8 == 0 ? 100 + rnd(a) % 300 : rnd(a) % 40, i; /* some over 127 */
     char *s;
 
     if (rnd(a) % 5 == 0)
@@ -142,6 +144,35 @@ static void fill(struct arena *a, ProtobufCMessage *m, int depth)
     }
 }
 
+/*
+ * Every event type's generated checker decides as the reflective one on
+ * these messages and on mutations of them (test_pbcheck.c compares the
+ * reflective one with protobuf-c's unpack).
+ */
+static void checkers_agree(struct arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *msg,
+                           size_t n)
+{
+    uint8_t buf[ARENA];
+    char why[PBCHECK_WHY_MAX];
+    int i;
+
+    for (i = 0; i < 20; i++) {
+        size_t len = n;
+
+        memcpy(buf, msg, n);
+        if (i > 0 && n > 0) {
+            size_t pos = rnd(a) % n;
+
+            if (i % 3 == 0)
+                len = pos; /* cut */
+            else
+                buf[pos] = i % 3 == 1 ? (uint8_t)rnd(a) : (uint8_t)(buf[pos] ^ 0x80);
+        }
+        assert_int_equal(schema_pb_check_fast(d, buf, len, 64, NULL),
+                         schema_pb_check_reflect(d, buf, len, 64, NULL, why));
+    }
+}
+
 static void test_same_bytes_as_protobuf_c(void **state)
 {
     static struct arena a;
@@ -166,9 +197,15 @@ static void test_same_bytes_as_protobuf_c(void **state)
             got = schema_pb_encode(m, ours, sizeof(ours));
             assert_int_equal(got, (long)want);
             assert_memory_equal(ours, ref, want);
-            /* Any smaller buffer is refused, never overrun. */
-            for (cap = 0; cap < (long)want; cap += 1 + cap / 8)
-                assert_int_equal(schema_pb_encode(m, ours, (size_t)cap), -1);
+            checkers_agree(&a, d, ref, want);
+            /* Any smaller buffer is refused, never overrun (AddressSanitizer watches). */
+            for (cap = 0; cap < (long)want; cap += 1 + cap / 8) {
+                uint8_t *exact = malloc(cap ? (size_t)cap : 1);
+
+                assert_non_null(exact);
+                assert_int_equal(schema_pb_encode(m, exact, (size_t)cap), -1);
+                free(exact);
+            }
         }
     }
 }
