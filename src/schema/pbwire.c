@@ -33,7 +33,7 @@ int pb_packed_varints_ok(const uint8_t *p, size_t n)
     return 1;
 }
 
-int pb_utf8_ok(const uint8_t *p, size_t n)
+int pb_utf8_check(const uint8_t *p, size_t n)
 {
     size_t i = 0;
 

@@ -190,12 +190,15 @@ PB_INLINE uint32_t pb_bits32(const void *v)
 }
 
 /* A varint of at most max bytes. */
-static inline const uint8_t *pb_get_varint(const uint8_t *p, const uint8_t *end, int max,
-                                           uint64_t *v)
+PB_INLINE const uint8_t *pb_get_varint(const uint8_t *p, const uint8_t *end, int max, uint64_t *v)
 {
     uint64_t x = 0;
     int i;
 
+    if (p < end && *p < 0x80) { /* most values: flags, enums, small counts */
+        *v = *p;
+        return p + 1;
+    }
     for (i = 0; i < max && p < end; i++) {
         uint8_t b = *p++;
 
@@ -236,6 +239,26 @@ const uint8_t *pb_skip(const uint8_t *p, const uint8_t *end, int wire);
 int pb_packed_varints_ok(const uint8_t *p, size_t n);
 
 /* proto3 strings are UTF-8: well-formed, no surrogates, nothing over U+10FFFF. */
-int pb_utf8_ok(const uint8_t *p, size_t n);
+int pb_utf8_check(const uint8_t *p, size_t n);
+
+/* The same, inline for the ASCII strings events are made of: whole words, no call. */
+PB_INLINE int pb_utf8_ok(const uint8_t *p, size_t n)
+{
+    uint64_t acc = 0, w;
+    size_t i;
+
+    if (n >= 8) {
+        for (i = 0; i + 8 <= n; i += 8) {
+            memcpy(&w, p + i, 8);
+            acc |= w;
+        }
+        memcpy(&w, p + n - 8, 8);
+        acc |= w;
+    } else {
+        for (i = 0; i < n; i++)
+            acc |= p[i];
+    }
+    return (acc & 0x8080808080808080ULL) == 0 || pb_utf8_check(p, n);
+}
 
 #endif

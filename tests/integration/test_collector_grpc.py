@@ -20,7 +20,8 @@ stopped with SIGTERM (exit 0, no sanitizer report):
   cleanly after it; a file that is damaged rather than cut short is not
   truncated; a uint64 above 2^63 in the file does not stop a restart; an
   agent_id that is not UTF-8 does not defeat deduplication; an output that
-  is a pipe (-o json:/dev/stdout) does not block the start;
+  is a pipe (-o json:/dev/stdout) does not block the start; an output on a
+  disk that fills up ends on a whole record, and nothing unstored is acked;
 * mutual TLS: the client certificate's CN must equal agent_id
   (PERMISSION_DENIED otherwise, unless --trust-agent-id); a certificate from
   another CA, no certificate, and a cleartext client all fail (UNAVAILABLE);
@@ -554,6 +555,50 @@ def test_output_to_a_pipe(collector_bin, pb, tmp_path):
     finally:
         c.stop()
         c.proc.stdout.close()
+
+
+@pytest.mark.parametrize("kind", ["json", "pb"])
+def test_full_disk_leaves_whole_records(collector_bin, pb, tmp_path, kind):
+    """The output on a 256 KiB tmpfs that fills up: the publisher is refused
+    with UNAVAILABLE, the log names the file and the error, nothing beyond
+    the commit before is acknowledged, the collector exits 1, and the file
+    ends on a whole record (the failed write is cut back), so a restart
+    reads it back without cutting anything."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
+    try:
+        out = str(mnt / ("events." + kind))
+        args = ["--insecure-cleartext", "-o", "%s:%s" % (kind, out)]
+        sent = flows(pb, "full", range(1, 4001))
+        c = grpc_util.start_collector(args)
+        try:
+            with grpc_util.cleartext_channel(c) as ch:
+                first = publish(ch, pb, "Flow", sent[:50])
+                p = publish(ch, pb, "Flow", sent[50:], wait_last_ack=False)
+        finally:
+            rc, err = c.stop(check=False)
+        util.assert_no_sanitizer(err, "sonde-collector")
+        assert first.code == OK and first.max_acked() == 50, first.summary()
+        assert p.code == grpc.StatusCode.UNAVAILABLE, p.summary()
+        assert "cannot" in p.details, p.details
+        assert rc == 1 and out + ": No space left on device" in err, (rc, err)
+        keys, _ = read_output(kind, out, pb, ["full"])  # fails on a partial record
+        assert 50 <= len(keys) < len(sent)
+        assert keys == [("full", "flow", s) for s in range(1, len(keys) + 1)], keys[-3:]
+        assert p.max_acked() <= len(keys), "acknowledged %d, stored %d" % (p.max_acked(), len(keys))
+        with open(out, "rb") as f:
+            before = f.read()
+        with collector(args + ["-v"]) as c:
+            pass
+        assert "removed a partial" not in c.stderr(), c.stderr()
+        with open(out, "rb") as f:
+            assert f.read() == before
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
 
 
 # ---------------------------------------------------------------- TLS

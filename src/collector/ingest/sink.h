@@ -24,7 +24,9 @@ struct sink {
     char *path;
     FILE *f;
     int is_stdout;
-    int sync; /* fdatasync on commit (not for stdout, pipes, ttys) */
+    int regular;   /* a regular file (not stdout, a pipe, a tty) */
+    int sync;      /* fdatasync on commit (regular files) */
+    uint64_t size; /* bytes in the file: where a failed write is cut back to */
     uint64_t written;
     struct sbuf buf;
 };
@@ -41,7 +43,7 @@ long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX]);
 /* Append one event (m unpacked, packed[0..len) the same bytes). */
 int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t *packed,
                size_t len);
-/* Everything written so far is on disk when this returns 0. */
+/* Everything written so far is in the file, and on disk, when this returns 0. */
 int sink_commit(struct sink *s, char err[SINK_ERR_MAX]);
 void sink_close(struct sink *s);
 
