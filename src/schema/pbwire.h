@@ -212,7 +212,7 @@ PB_INLINE const uint8_t *pb_get_varint(const uint8_t *p, const uint8_t *end, int
 }
 
 /* A field key: at most 5 bytes, field number 1 to 2^29 - 1. */
-static inline const uint8_t *pb_get_key(const uint8_t *p, const uint8_t *end, uint64_t *key)
+PB_INLINE const uint8_t *pb_get_key(const uint8_t *p, const uint8_t *end, uint64_t *key)
 {
     if (p < end && *p < 0x80 && *p >= 8) {
         *key = *p;
@@ -223,7 +223,7 @@ static inline const uint8_t *pb_get_key(const uint8_t *p, const uint8_t *end, ui
 }
 
 /* A length prefix: at most 5 bytes, under 2 GiB, and within [p, end). */
-static inline const uint8_t *pb_get_len(const uint8_t *p, const uint8_t *end, uint64_t *n)
+PB_INLINE const uint8_t *pb_get_len(const uint8_t *p, const uint8_t *end, uint64_t *n)
 {
     if (p < end && *p < 0x80)
         *n = *p++;
