@@ -36,7 +36,10 @@ must reach each subscriber that matches it, and no other:
   agent up: it finishes, agent_status counts subscriber_dropped, and a
   second subscriber that reads gets every event (a synthetic capture, ~4 MB
   of events);
-* --status-interval 1 on a slow pipe gives an agent_status a second.
+* --status-interval 1 on a slow pipe gives an agent_status a second;
+* sonde-collector --pull over mutual TLS stores every event made once it
+  is subscribed, and refuses events whose agent_id is not the name in the
+  agent's certificate.
 
 A test marked xfail(strict=True) shows a bug in the agent, named in its
 reason; it turns into a failure when the bug is fixed, so the mark goes then.
@@ -434,6 +437,42 @@ def test_subscribe_tls(agent, tmp_path, pb, pki):
     finally:
         for ch in refused:
             ch.close()
+        pull.close()
+
+
+@pytest.mark.parametrize("agent_id", ["agent-grpc", "impostor"])
+def test_collector_pulls_over_tls(agent, tmp_path, pb, pki, agent_id):
+    """sonde-collector --pull dials the agent's --listen over mutual TLS and
+    stores exactly the events the agent makes once it is subscribed
+    (against the agent's own -o json). The agent is the name in its server
+    certificate: when its --agent-id is another name, every pulled event is
+    refused, and the collector says why."""
+    path, = G.corpus_files([SUB_CAPTURE])
+    pull = Pull(tmp_path, pb, path, extra=pki.agent_args("agent-grpc") + ["--agent-id", agent_id],
+                creds=pki.channel_credentials("subscriber-1"))
+    coll = G.Collector(tmp_path, args=["--tls-cert", pki.cert("receiver"), "--tls-key", pki.key("receiver"),
+                                       "--tls-ca", pki.ca, "--pull", "grpcs://127.0.0.1:%d" % pull.port])
+    try:
+        coll.start()
+        start = pull.sync(1)  # the collector and the probe
+        pull.feed_capture()
+        events = pull.finish()
+        assert {e["agent_id"] for e in events} == {agent_id}
+        want = [(e["type"], e["seq"]) for e in events if e["seq"] >= start.seq]
+        assert len(want) > 500
+        if agent_id == "agent-grpc":
+            util.wait_for(lambda: len([e for e in coll.events() if e["seq"] >= start.seq]) >= len(want),
+                          30 * SCALE, what="the pulled events in the collector's output")
+        coll.stop()
+        got = [(e["type"], e["seq"]) for e in coll.events() if e["seq"] >= start.seq]
+        if agent_id == "agent-grpc":
+            G.assert_same_keys(want, got, "events the collector pulled vs the agent's -o json")
+        else:
+            assert got == [], "events of an agent_id that is not the certificate's name were stored"
+            assert "agent_id impostor is not the name in the agent's certificate" in coll.stderr(), \
+                coll.stderr()[-3000:]
+    finally:
+        coll.cleanup()
         pull.close()
 
 

@@ -71,12 +71,14 @@ static int on_event(struct rpc_call *c, const uint8_t *msg, size_t len, void *ar
     size_t ilen;
     int tag;
 
-    (void)c;
     if (unwrap(msg, len, &tag, &inner, &ilen) < 0) {
         pl->st.rejected++;
         return 0;
     }
-    if (receiver_ingest(pl->r, tag, inner, ilen, NULL, -1, &in) != RPC_OK) {
+    /* Over TLS the agent is the name in its server certificate, as a
+     * pushing agent is the name in its client certificate. */
+    if (receiver_ingest(pl->r, tag, inner, ilen,
+                        rpc_call_authenticated(c) ? rpc_call_peer(c) : NULL, -1, &in) != RPC_OK) {
         if (pl->st.rejected++ == 0)
             log_warn("pull %s: event refused: %s", pl->url, in.why);
         return 0;

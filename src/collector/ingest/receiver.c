@@ -142,7 +142,7 @@ int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
     memcpy(id, h.agent_id, h.agent_id_len);
     id[h.agent_id_len] = '\0';
     if (identity && !r->cfg.trust_agent_id && strcmp(id, identity) != 0) {
-        snprintf(in->why, sizeof(in->why), "agent_id %s is not the name in the client certificate",
+        snprintf(in->why, sizeof(in->why), "agent_id %s is not the name in the agent's certificate",
                  id);
         return RPC_PERMISSION_DENIED;
     }
