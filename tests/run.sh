@@ -38,7 +38,7 @@ echo "== fuzzing decode + DPI for ${FUZZ_SECONDS:-120} s ($FUZZ)"
 [ -f "$FUZZ/build.ninja" ] ||
     CC=clang meson setup "$FUZZ" --buildtype=debugoptimized -Dfuzz=true -Db_lto=false \
         -Db_sanitize=address,undefined -Db_lundef=false
-ninja -C "$FUZZ" tests/fuzz/fuzz_packet tests/fuzz/fuzz_rpc
+ninja -C "$FUZZ" tests/fuzz/fuzz_packet tests/fuzz/fuzz_rpc tests/fuzz/fuzz_pbcheck
 mkdir -p "$FUZZ/fuzz-corpus" "$FUZZ/fuzz-seeds"
 if [ -d "$CORPUS" ]; then
     $PY tests/fuzz/seeds.py "$CORPUS" "$FUZZ/fuzz-seeds"
@@ -60,3 +60,21 @@ $PY tests/fuzz/rpc_seeds.py "$FUZZ/fuzz-rpc-seeds"
     -artifact_prefix="$FUZZ/rpc-" -print_final_stats=1 "$FUZZ/fuzz-rpc-corpus" \
     "$FUZZ/fuzz-rpc-seeds" 2>"$FUZZ/fuzz-rpc.log" || { tail -60 "$FUZZ/fuzz-rpc.log"; exit 1; }
 tail -12 "$FUZZ/fuzz-rpc.log"
+
+# libFuzzer: the generated event checker against the reflective one and
+# protobuf-c, and the generated encoder against protobuf-c's pack, for
+# FUZZ_PB_SECONDS (default 60), seeded with every event type the agent
+# writes for a capture (tests/fuzz/pb_seeds.py).
+echo "== fuzzing the event codec for ${FUZZ_PB_SECONDS:-60} s ($FUZZ)"
+mkdir -p "$FUZZ/fuzz-pb-corpus"
+SEEDCAP="$CORPUS/skype.pcap"; [ -f "$SEEDCAP" ] || SEEDCAP=$(ls "$CORPUS"/*.pcap 2>/dev/null | head -1)
+if [ -n "$SEEDCAP" ] && "$BUILD/sonde-agent" -r "$SEEDCAP" -t 1 --events all \
+        -o pb:"$FUZZ/pb-seeds.pb" 2>/dev/null; then
+    $PY tests/fuzz/pb_seeds.py "$FUZZ/pb-seeds.pb" "$FUZZ/fuzz-pb-seeds"
+else
+    mkdir -p "$FUZZ/fuzz-pb-seeds"
+fi
+"$FUZZ/tests/fuzz/fuzz_pbcheck" -max_total_time="${FUZZ_PB_SECONDS:-60}" -rss_limit_mb=4096 \
+    -artifact_prefix="$FUZZ/pb-" -print_final_stats=1 "$FUZZ/fuzz-pb-corpus" \
+    "$FUZZ/fuzz-pb-seeds" 2>"$FUZZ/fuzz-pb.log" || { tail -60 "$FUZZ/fuzz-pb.log"; exit 1; }
+tail -12 "$FUZZ/fuzz-pb.log"

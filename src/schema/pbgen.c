@@ -344,11 +344,14 @@ static void emit_encoder(struct gen *g, const ProtobufCMessageDescriptor *d)
 static void emit_check_body(struct gen *g, const ProtobufCFieldDescriptor *f, int wire,
                             const char *in)
 {
-    if (wire == 0) {
+    if (wire == 0 && f->id == 2 && f->type == PROTOBUF_C_TYPE_UINT64) { /* the header's seq */
         emit(g, "%sif ((p = pb_get_varint(p, end, PB_VARINT_MAX, &n)) == NULL)\n%s    return -1;\n",
              in, in);
-        if (f->id == 2 && f->type == PROTOBUF_C_TYPE_UINT64) /* the event header's seq */
-            emit(g, "%sif (h != NULL)\n%s    h->seq = n;\n", in, in);
+        emit(g, "%sif (h != NULL)\n%s    h->seq = n;\n", in, in);
+        return;
+    }
+    if (wire == 0) {
+        emit(g, "%sif ((p = pb_skip_varint(p, end)) == NULL)\n%s    return -1;\n", in, in);
         return;
     }
     if (wire != 2) {
@@ -409,7 +412,7 @@ static void emit_checker(struct gen *g, const ProtobufCMessageDescriptor *d)
          "static int chk_%s(const uint8_t *p, const uint8_t *end, size_t max_string,\n"
          "    struct pbcheck_header *h, int depth)\n{\n    uint64_t key, n;\n\n",
          d->c_name);
-    emit(g, "    (void)max_string;\n    (void)h;\n");
+    emit(g, "    (void)max_string;\n    (void)h;\n    (void)n;\n");
     emit(g, "    if (depth > PBCHECK_MAX_DEPTH)\n        return -1;\n    ");
     emit(g, NEXT_KEY, "    ", "    ", "    ");
     for (i = 0; i < d->n_fields; i++) {

@@ -211,12 +211,38 @@ PB_INLINE const uint8_t *pb_get_varint(const uint8_t *p, const uint8_t *end, int
     return NULL; /* truncated, or too long */
 }
 
+/*
+ * Past a varint whose value is not needed (at most 10 bytes). Eight bytes
+ * at a time on a little-endian host: its end is the first byte without
+ * the continuation bit.
+ */
+PB_INLINE const uint8_t *pb_skip_varint(const uint8_t *p, const uint8_t *end)
+{
+    uint64_t v;
+
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - p >= 8) {
+        uint64_t w, last;
+
+        memcpy(&w, p, 8);
+        last = ~w & 0x8080808080808080ULL;
+        if (last != 0)
+            return p + (__builtin_ctzll(last) >> 3) + 1;
+    }
+#endif
+    return pb_get_varint(p, end, PB_VARINT_MAX, &v);
+}
+
 /* A field key: at most 5 bytes, field number 1 to 2^29 - 1. */
 PB_INLINE const uint8_t *pb_get_key(const uint8_t *p, const uint8_t *end, uint64_t *key)
 {
     if (p < end && *p < 0x80 && *p >= 8) {
         *key = *p;
         return p + 1;
+    }
+    if (end - p >= 2 && p[0] >= 0x80 && p[1] < 0x80 && p[1] != 0) { /* fields 16 to 2047 */
+        *key = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        return p + 2;
     }
     p = pb_get_varint(p, end, PB_LEN_MAX, key);
     return p == NULL || (*key >> 3) == 0 || (*key >> 3) > 0x1fffffff ? NULL : p;
