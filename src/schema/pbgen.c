@@ -156,8 +156,8 @@ static const char *varint_expr(ProtobufCType t, const char *v, char *buf, size_t
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_ENUM:
-        snprintf(buf, cap, "(uint64_t)(int64_t)(%s)", v);
+    case PROTOBUF_C_TYPE_ENUM: /* a C enum of non-negative values is unsigned: via int32_t */
+        snprintf(buf, cap, "(uint64_t)(int64_t)(int32_t)(%s)", v);
         break;
     case PROTOBUF_C_TYPE_SINT32:
         snprintf(buf, cap, "(uint64_t)(((uint32_t)(%s) << 1) ^ (uint32_t)((%s) >> 31))", v, v);

@@ -133,8 +133,9 @@ static void fill(struct arena *a, ProtobufCMessage *m, int depth)
             case PROTOBUF_C_TYPE_BOOL:
                 ((protobuf_c_boolean *)dst)[k] = (protobuf_c_boolean)(rnd(a) % 2);
                 break;
-            case PROTOBUF_C_TYPE_ENUM:
-                ((int32_t *)dst)[k] = (int32_t)(rnd(a) % 6);
+            case PROTOBUF_C_TYPE_ENUM: /* a peer may send any int32, negative too */
+                ((int32_t *)dst)[k] =
+                    rnd(a) % 4 ? (int32_t)(rnd(a) % 6) : -(int32_t)(rnd(a) % 1000) - 1;
                 break;
             default:
                 ((uint32_t *)dst)[k] = (uint32_t)value(a);
