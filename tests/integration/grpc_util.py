@@ -5,15 +5,14 @@ API: messages are the protobuf classes protoc generates from proto/ at test
 time, so the tests check the collector against the .proto files themselves,
 never against a copy.
 
-* ``compile_protos(dir)``: protoc --python_out for events, d3events and
-  health; returns the three modules (compiled once per directory; the test
-  file's session fixture calls it once).
+* ``compile_protos(dir)``, ``Pki``, ``collector_path``: from grpc_common.py,
+  shared with agent_grpc_util.py.
 * ``collector(...)``: a context manager that starts sonde-collector on
   127.0.0.1 port 0, waits for its "listening on" line, yields a Collector
   (also unpackable as ``proc, port, out``), and on the way out stops it with
   SIGTERM and asserts exit code 0 and no sanitizer report.
 * ``make_pki(dir)``: a CA, a collector certificate for IP:127.0.0.1 and agent
-  certificates made by scripts/sonde-certs; ``Pki.credentials(name)`` gives
+  certificates (grpc_common.make_pki); ``Pki.credentials(name)`` gives
   grpc.ssl_channel_credentials for one agent.
 * ``Publisher``: one Publish<Type>Stream call driven step by step: send
   events, wait for an acknowledgement, half-close, collect every
@@ -27,86 +26,24 @@ Run all Python with /usr/bin/python3.
 """
 
 import contextlib
-import importlib
-import importlib.util
 import os
 import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import grpc
 
 import util
+from grpc_common import (LISTEN_RE, SERVICE, collector_path, compile_protos,  # noqa: F401
+                         health_check, wait_channel_ready)
+from grpc_common import make_pki as make_pki_common
 
-PROTO_DIR = os.path.join(util.REPO_ROOT, "proto")
-PROTO_FILES = ("sonde/v1/events.proto", "sonde/v1/d3events.proto", "grpc/health/v1/health.proto")
-SERVICE = "sonde.v1.D3Events"
-HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
-CERTS_SCRIPT = os.path.join(util.REPO_ROOT, "scripts", "sonde-certs")
-
-LISTEN_RE = re.compile(r"sonde-collector: listening on \S+ \(port (\d+), (cleartext|TLS)\)")
 START_TIMEOUT = 15
 STOP_TIMEOUT = 15
-
-
-def collector_path():
-    return os.path.join(util.build_dir(), "sonde-collector")
-
-
-# ---------------------------------------------------------------- protos
-
-class Protos:
-    """The generated modules: .events (sonde/v1/events_pb2), .d3 (d3events_pb2),
-    .health (grpc/health/v1/health_pb2)."""
-
-    def __init__(self, events, d3, health):
-        self.events = events
-        self.d3 = d3
-        self.health = health
-
-    def event_class(self, short_name):
-        """The message class of an Event member by its message name ("Flow")."""
-        return getattr(self.events, short_name)
-
-    def status_name(self, value):
-        return self.d3.PublishStatus.Name(value)
-
-
-_compiled = {}
-
-
-def compile_protos(out_dir):
-    """protoc --python_out=out_dir for the three files; import and return them.
-
-    sonde/v1/*_pb2 import each other as the package ``sonde.v1``, so out_dir
-    goes at the end of sys.path. grpc/health/v1/health_pb2.py would clash with
-    the installed ``grpc`` package if imported by name: it is loaded from its
-    file under a private module name instead."""
-    out_dir = str(out_dir)
-    if out_dir in _compiled:
-        return _compiled[out_dir]
-    os.makedirs(out_dir, exist_ok=True)
-    p = subprocess.run(["protoc", "--python_out=" + out_dir, "-I", PROTO_DIR]
-                       + [os.path.join(PROTO_DIR, f) for f in PROTO_FILES],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, "protoc failed:\n%s" % p.stderr
-    if out_dir not in sys.path:
-        sys.path.append(out_dir)
-    events = importlib.import_module("sonde.v1.events_pb2")
-    d3 = importlib.import_module("sonde.v1.d3events_pb2")
-    assert os.path.dirname(os.path.abspath(events.__file__)) == os.path.join(out_dir, "sonde", "v1"), \
-        "sonde.v1.events_pb2 came from %s, not the protoc output in %s" % (events.__file__, out_dir)
-    path = os.path.join(out_dir, "grpc", "health", "v1", "health_pb2.py")
-    spec = importlib.util.spec_from_file_location("sonde_test_health_pb2", path)
-    health = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(health)
-    _compiled[out_dir] = Protos(events, d3, health)
-    return _compiled[out_dir]
 
 
 # ---------------------------------------------------------------- the collector
@@ -245,56 +182,10 @@ def collector(args, out=None, tmp_path=None, stdout=subprocess.DEVNULL):
 
 # ---------------------------------------------------------------- certificates
 
-class Pki:
-    """Paths made by scripts/sonde-certs in one directory."""
-
-    def __init__(self, d):
-        self.dir = str(d)
-        self.ca = os.path.join(self.dir, "ca.crt")
-        self.collector_cert = os.path.join(self.dir, "collector.crt")
-        self.collector_key = os.path.join(self.dir, "collector.key")
-
-    def cert(self, name):
-        return os.path.join(self.dir, name + ".crt")
-
-    def key(self, name):
-        return os.path.join(self.dir, name + ".key")
-
-    def collector_args(self):
-        return ["--tls-cert", self.collector_cert, "--tls-key", self.collector_key,
-                "--tls-ca", self.ca]
-
-    def credentials(self, name=None, ca=None):
-        """grpc channel credentials trusting this CA (or ca, a PEM path),
-        with agent name's certificate and key, or none when name is None."""
-        with open(ca or self.ca, "rb") as f:
-            root = f.read()
-        if name is None:
-            return grpc.ssl_channel_credentials(root_certificates=root)
-        with open(self.key(name), "rb") as f:
-            key = f.read()
-        with open(self.cert(name), "rb") as f:
-            chain = f.read()
-        return grpc.ssl_channel_credentials(root_certificates=root, private_key=key,
-                                            certificate_chain=chain)
-
-
-def sonde_certs(*args):
-    p = subprocess.run([CERTS_SCRIPT] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=60)
-    assert p.returncode == 0, "sonde-certs %s: exit %d\n%s%s" % (
-        " ".join(map(str, args)), p.returncode, p.stdout, p.stderr)
-
-
 def make_pki(d, agents=("agent-1",)):
     """A CA in d, a collector certificate named "collector" with SAN
     IP:127.0.0.1, and one agent certificate per name in agents."""
-    d = str(d)
-    sonde_certs("ca", d)
-    sonde_certs("issue", d, "collector", "collector", "--san", "IP:127.0.0.1")
-    for a in agents:
-        sonde_certs("issue", d, "agent", a)
-    return Pki(d)
+    return make_pki_common(d, agents=agents, collectors=("collector",))
 
 
 def tls_channel(c, creds):
@@ -446,22 +337,6 @@ def publish(channel, pb, type_name, msgs, timeout=30, wait_last_ack=True):
         if not p.done:
             p.cancel()
     return p
-
-
-def health_check(channel, pb, service, timeout=10):
-    """Check(service): (status name or None, grpc code)."""
-    call = channel.unary_unary(HEALTH_CHECK,
-                               request_serializer=pb.health.HealthCheckRequest.SerializeToString,
-                               response_deserializer=pb.health.HealthCheckResponse.FromString)
-    try:
-        r = call(pb.health.HealthCheckRequest(service=service), timeout=timeout)
-    except grpc.RpcError as e:
-        return None, e.code()
-    return pb.health.HealthCheckResponse.ServingStatus.Name(r.status), grpc.StatusCode.OK
-
-
-def wait_channel_ready(channel, timeout=10):
-    grpc.channel_ready_future(channel).result(timeout=timeout)
 
 
 # ---------------------------------------------------------------- outputs
