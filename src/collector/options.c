@@ -28,7 +28,7 @@ const struct config_opt collector_options[] = {
     OPT("accept-types", 0, CONFIG_STRING, accept_types, "LIST",
         "event types to accept (comma list); others are answered UNSUBSCRIBE", 0, 0),
     OPT("trust-agent-id", 0, CONFIG_BOOL, trust_agent_id, NULL,
-        "TLS: accept an agent_id other than the client certificate's name", 0, 0),
+        "TLS: accept an agent_id other than the name in the agent's certificate", 0, 0),
     OPT("max-message", 0, CONFIG_INT, max_message, "BYTES",
         "largest message accepted (default 4194304)", 1024, 64L << 20),
     OPT("max-string", 0, CONFIG_INT, max_string, "BYTES",

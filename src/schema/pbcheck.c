@@ -60,31 +60,10 @@ static int length(struct cur *c, uint64_t *v)
     return 0;
 }
 
-/* The wire type a field of this type is written with (not packed). */
-static int wire_of(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_FLOAT:
-        return PB_WIRE_32;
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return PB_WIRE_64;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_BYTES:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return PB_WIRE_LEN;
-    default:
-        return PB_WIRE_VARINT;
-    }
-}
-
 /* A packed run of scalars must hold whole elements. */
 static int packed_ok(ProtobufCType t, const uint8_t *p, size_t n)
 {
-    switch (wire_of(t)) {
+    switch (pb_wire_of(t)) {
     case PB_WIRE_32:
         return n % 4 == 0;
     case PB_WIRE_64:
@@ -144,14 +123,14 @@ static int check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t l
             continue;
         }
         if (wire == PB_WIRE_LEN && f->label == PROTOBUF_C_LABEL_REPEATED &&
-            wire_of(f->type) != PB_WIRE_LEN) {
+            pb_wire_of(f->type) != PB_WIRE_LEN) {
             if (length(&c, &v) < 0 || !packed_ok(f->type, c.p, (size_t)v))
                 return fail(&c, "%s: bad packed run", f->name);
             c.p += v;
             continue;
         }
         /* protobuf-c 1.4.1 cannot unpack sint32 (a missing return): refuse it too */
-        if (wire != wire_of(f->type) || f->type == PROTOBUF_C_TYPE_SINT32)
+        if (wire != pb_wire_of(f->type) || f->type == PROTOBUF_C_TYPE_SINT32)
             return fail(&c, "%s: wrong wire type %d", f->name, wire);
         if (wire != PB_WIRE_LEN) {
             start = c.p;

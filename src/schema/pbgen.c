@@ -94,26 +94,6 @@ static const char *member(const ProtobufCFieldDescriptor *f)
     return f->name;
 }
 
-static int wire_of(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_FLOAT:
-        return 5;
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 1;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_BYTES:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return 2;
-    default:
-        return 0;
-    }
-}
-
 static unsigned key_of(const ProtobufCFieldDescriptor *f, int wire)
 {
     return f->id << 3 | (unsigned)wire;
@@ -138,10 +118,10 @@ static unsigned key_len(unsigned key)
 /* Most bytes a scalar value takes on the wire, its key excluded. */
 static unsigned scalar_max(ProtobufCType t)
 {
-    switch (wire_of(t)) {
-    case 5:
+    switch (pb_wire_of(t)) {
+    case PB_WIRE_32:
         return 4;
-    case 1:
+    case PB_WIRE_64:
         return 8;
     default:
         return t == PROTOBUF_C_TYPE_BOOL ? 1 : t == PROTOBUF_C_TYPE_UINT32 ? 5 : 10;
@@ -182,7 +162,7 @@ static void check_supported(const ProtobufCMessageDescriptor *d, const ProtobufC
         die("%s.%s: only proto3 fields are supported", d->name, f->name);
     if (f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_BYTES)
         die("%s.%s: repeated bytes are not supported", d->name, f->name);
-    if (f->label == PROTOBUF_C_LABEL_REPEATED && wire_of(f->type) != 2 &&
+    if (f->label == PROTOBUF_C_LABEL_REPEATED && pb_wire_of(f->type) != PB_WIRE_LEN &&
         !(f->flags & PROTOBUF_C_FIELD_FLAG_PACKED))
         die("%s.%s: unpacked repeated scalars are not supported", d->name, f->name);
 }
@@ -195,8 +175,8 @@ static unsigned scalar_room(const ProtobufCMessageDescriptor *d)
     for (i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
 
-        if (f->label != PROTOBUF_C_LABEL_REPEATED && wire_of(f->type) != 2)
-            room += key_len(key_of(f, wire_of(f->type))) + scalar_max(f->type);
+        if (f->label != PROTOBUF_C_LABEL_REPEATED && pb_wire_of(f->type) != PB_WIRE_LEN)
+            room += key_len(key_of(f, pb_wire_of(f->type))) + scalar_max(f->type);
     }
     return room;
 }
@@ -205,7 +185,7 @@ static unsigned scalar_room(const ProtobufCMessageDescriptor *d)
 static void emit_put_value(struct gen *g, const ProtobufCFieldDescriptor *f, const char *v,
                            const char *in)
 {
-    unsigned key = key_of(f, wire_of(f->type));
+    unsigned key = key_of(f, pb_wire_of(f->type));
     char buf[512];
 
     switch (f->type) {
@@ -235,7 +215,7 @@ static void emit_put_value(struct gen *g, const ProtobufCFieldDescriptor *f, con
         break;
     default:
         emit_key(g, in, key);
-        if (wire_of(f->type) == 0) {
+        if (pb_wire_of(f->type) == PB_WIRE_VARINT) {
             emit(g, "%sp = pb_put_varint(p, %s);\n", in, varint_expr(f->type, v, buf, sizeof(buf)));
         } else {
             emit(g, "%smemcpy(p, &(%s), %u); /* little-endian, as protobuf-c assumes */\n", in, v,
@@ -260,7 +240,7 @@ static void emit_zero_test(struct gen *g, const ProtobufCFieldDescriptor *f, con
         emit(g, "    if (%s != NULL)", v);
         break;
     default:
-        if (wire_of(f->type) != 0) /* by bit pattern: -0.0 is written */
+        if (pb_wire_of(f->type) != PB_WIRE_VARINT) /* by bit pattern: -0.0 is written */
             emit(g, "    if (pb_bits%u(&(%s)) != 0)", scalar_max(f->type) * 8, v);
         else
             emit(g, "    if (%s != 0)", v);
@@ -271,11 +251,11 @@ static void emit_zero_test(struct gen *g, const ProtobufCFieldDescriptor *f, con
 static void emit_packed(struct gen *g, const ProtobufCFieldDescriptor *f, const char *name)
 {
     char v[300], buf[512];
-    unsigned key = key_of(f, 2);
+    unsigned key = key_of(f, PB_WIRE_LEN);
 
     snprintf(v, sizeof(v), "m->%s[i]", name);
     emit(g, "    if (m->n_%s != 0) {\n        size_t i, n = 0;\n\n", name);
-    if (wire_of(f->type) == 0)
+    if (pb_wire_of(f->type) == PB_WIRE_VARINT)
         emit(g, "        for (i = 0; i < m->n_%s; i++)\n            n += pb_varint_size(%s);\n",
              name, varint_expr(f->type, v, buf, sizeof(buf)));
     else
@@ -286,7 +266,7 @@ static void emit_packed(struct gen *g, const ProtobufCFieldDescriptor *f, const 
     emit_key(g, "        ", key);
     emit(g, "        p = pb_put_varint(p, n);\n");
     emit(g, "        for (i = 0; i < m->n_%s; i++) {\n", name);
-    if (wire_of(f->type) == 0) {
+    if (pb_wire_of(f->type) == PB_WIRE_VARINT) {
         emit(g, "            p = pb_put_varint(p, %s);\n",
              varint_expr(f->type, v, buf, sizeof(buf)));
     } else {
@@ -311,7 +291,7 @@ static void emit_encoder(struct gen *g, const ProtobufCMessageDescriptor *d)
         check_supported(d, f);
         snprintf(name, sizeof(name), "%s", member(f));
         emit(g, "    /* %u %s */\n", f->id, f->name);
-        if (f->label == PROTOBUF_C_LABEL_REPEATED && wire_of(f->type) != 2) {
+        if (f->label == PROTOBUF_C_LABEL_REPEATED && pb_wire_of(f->type) != PB_WIRE_LEN) {
             emit_packed(g, f, name);
             continue;
         }
@@ -344,24 +324,25 @@ static void emit_encoder(struct gen *g, const ProtobufCMessageDescriptor *d)
 static void emit_check_body(struct gen *g, const ProtobufCFieldDescriptor *f, int wire,
                             const char *in)
 {
-    if (wire == 0 && f->id == 2 && f->type == PROTOBUF_C_TYPE_UINT64) { /* the header's seq */
+    if (wire == PB_WIRE_VARINT && f->id == 2 &&
+        f->type == PROTOBUF_C_TYPE_UINT64) { /* the header's seq */
         emit(g, "%sif ((p = pb_get_varint(p, end, PB_VARINT_MAX, &n)) == NULL)\n%s    return -1;\n",
              in, in);
         emit(g, "%sif (h != NULL)\n%s    h->seq = n;\n", in, in);
         return;
     }
-    if (wire == 0) {
+    if (wire == PB_WIRE_VARINT) {
         emit(g, "%sif ((p = pb_skip_varint(p, end)) == NULL)\n%s    return -1;\n", in, in);
         return;
     }
-    if (wire != 2) {
-        emit(g, "%sif (end - p < %d)\n%s    return -1;\n%sp += %d;\n", in, wire == 1 ? 8 : 4, in,
-             in, wire == 1 ? 8 : 4);
+    if (wire != PB_WIRE_LEN) {
+        emit(g, "%sif (end - p < %d)\n%s    return -1;\n%sp += %d;\n", in,
+             wire == PB_WIRE_64 ? 8 : 4, in, in, wire == PB_WIRE_64 ? 8 : 4);
         return;
     }
     emit(g, "%sif ((p = pb_get_len(p, end, &n)) == NULL", in);
-    if (wire_of(f->type) != 2) { /* a packed run */
-        if (wire_of(f->type) == 0)
+    if (pb_wire_of(f->type) != PB_WIRE_LEN) { /* a packed run */
+        if (pb_wire_of(f->type) == PB_WIRE_VARINT)
             emit(g, " || !pb_packed_varints_ok(p, (size_t)n)");
         else
             emit(g, " || n %% %u != 0", scalar_max(f->type));
@@ -385,13 +366,13 @@ static void emit_check_body(struct gen *g, const ProtobufCFieldDescriptor *f, in
 /* The wire type f is checked with first: packed for repeated scalars, as encoders write. */
 static int usual_wire(const ProtobufCFieldDescriptor *f)
 {
-    return f->label == PROTOBUF_C_LABEL_REPEATED ? 2 : wire_of(f->type);
+    return f->label == PROTOBUF_C_LABEL_REPEATED ? PB_WIRE_LEN : pb_wire_of(f->type);
 }
 
 /* protobuf-c 1.4.1 cannot unpack a lone sint32 (a missing return): refused. */
 static int accepted(const ProtobufCFieldDescriptor *f, int wire)
 {
-    return !(f->type == PROTOBUF_C_TYPE_SINT32 && wire != 2);
+    return !(f->type == PROTOBUF_C_TYPE_SINT32 && wire != PB_WIRE_LEN);
 }
 
 #define NEXT_KEY                                                                                   \
@@ -422,7 +403,8 @@ static void emit_checker(struct gen *g, const ProtobufCMessageDescriptor *d)
         if (!accepted(f, wire))
             continue;
         emit(g, "    %s (key == 0x%x) { /* %s */\n",
-             f->label == PROTOBUF_C_LABEL_REPEATED && wire_of(f->type) == 2 ? "while" : "if",
+             f->label == PROTOBUF_C_LABEL_REPEATED && pb_wire_of(f->type) == PB_WIRE_LEN ? "while"
+                                                                                         : "if",
              key_of(f, wire), f->name);
         emit_check_body(g, f, wire, in1);
         emit(g, "%s", in1);
@@ -434,8 +416,9 @@ static void emit_checker(struct gen *g, const ProtobufCMessageDescriptor *d)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         int w;
 
-        for (w = 0; w < 6; w++) {
-            if (!(w == wire_of(f->type) || (w == 2 && f->label == PROTOBUF_C_LABEL_REPEATED)) ||
+        for (w = PB_WIRE_VARINT; w <= PB_WIRE_32; w++) {
+            if (!(w == pb_wire_of(f->type) ||
+                  (w == PB_WIRE_LEN && f->label == PROTOBUF_C_LABEL_REPEATED)) ||
                 !accepted(f, w))
                 continue;
             emit(g, "        case 0x%x: /* %s */\n", key_of(f, w), f->name);

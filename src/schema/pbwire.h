@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 /* The generated codec calls these hundreds of times; a call costs more than the body. */
 #if defined(__GNUC__)
 #define PB_INLINE static inline __attribute__((always_inline))
@@ -42,6 +44,27 @@
 #define PB_LEN_LIMIT    0x7fffffffu
 
 enum { PB_WIRE_VARINT = 0, PB_WIRE_64 = 1, PB_WIRE_LEN = 2, PB_WIRE_32 = 5 };
+
+/* The wire type a field of type t is written with (not packed). */
+static inline int pb_wire_of(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return PB_WIRE_32;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return PB_WIRE_64;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return PB_WIRE_LEN;
+    default:
+        return PB_WIRE_VARINT;
+    }
+}
 
 /*
  * A varint at p, with room for PB_VARINT_MAX bytes. Up to 56 bits on a

@@ -167,8 +167,6 @@ class Pki:
                                             private_key=self.read(self.key(name)),
                                             certificate_chain=self.read(self.cert(name)))
 
-    credentials = channel_credentials
-
 
 def sonde_certs(*args):
     p = subprocess.run([CERTS_SCRIPT] + [str(a) for a in args], capture_output=True, text=True,

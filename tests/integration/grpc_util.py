@@ -12,7 +12,7 @@ never against a copy.
   (also unpackable as ``proc, port, out``), and on the way out stops it with
   SIGTERM and asserts exit code 0 and no sanitizer report.
 * ``make_pki(dir)``: a CA, a collector certificate for IP:127.0.0.1 and agent
-  certificates (grpc_common.make_pki); ``Pki.credentials(name)`` gives
+  certificates (grpc_common.make_pki); ``Pki.channel_credentials(name)`` gives
   grpc.ssl_channel_credentials for one agent.
 * ``Publisher``: one Publish<Type>Stream call driven step by step: send
   events, wait for an acknowledgement, half-close, collect every

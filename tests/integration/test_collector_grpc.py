@@ -606,7 +606,7 @@ def test_full_disk_leaves_whole_records(collector_bin, pb, tmp_path, kind):
 def test_tls_publish_with_cn_as_agent_id(tls, pki, pb):
     """Mutual TLS with agent-1's certificate: events whose agent_id is
     agent-1 (the CN) are acked and stored; health works over TLS too."""
-    with grpc_util.tls_channel(tls, pki.credentials("agent-1")) as ch:
+    with grpc_util.tls_channel(tls, pki.channel_credentials("agent-1")) as ch:
         assert grpc_util.health_check(ch, pb, "sonde.v1.D3Events") == ("SERVING", OK)
         msgs = flows(pb, "agent-1", range(1, 11))
         p = publish(ch, pb, "Flow", msgs)
@@ -620,19 +620,19 @@ def test_tls_agent_id_must_be_cn(tls, pki, pb):
     PERMISSION_DENIED naming that agent_id exactly, nothing stored; agent-2
     publishing as itself right after is accepted."""
     other = "ag\u00ebnt-9%41"
-    with grpc_util.tls_channel(tls, pki.credentials("agent-2")) as ch:
+    with grpc_util.tls_channel(tls, pki.channel_credentials("agent-2")) as ch:
         p = publish(ch, pb, "Flow", flows(pb, other, [1, 2]), wait_last_ack=False)
         assert p.code == grpc.StatusCode.PERMISSION_DENIED, (p.code, p.details)
         assert other in p.details, p.details
         assert not any(r.acked_seq for r in p.responses), p.summary()
     assert events_of(tls.out, [other]) == []
-    assert_publishes(tls, pb, "agent-2", creds=pki.credentials("agent-2"))
+    assert_publishes(tls, pb, "agent-2", creds=pki.channel_credentials("agent-2"))
 
 
 def test_tls_trust_agent_id(collector_bin, pki, pb, tmp_path):
     """With --trust-agent-id the agent_id is taken as sent."""
     with collector(pki.collector_args() + ["--trust-agent-id"], tmp_path=tmp_path) as c:
-        with grpc_util.tls_channel(c, pki.credentials("agent-1")) as ch:
+        with grpc_util.tls_channel(c, pki.channel_credentials("agent-1")) as ch:
             msgs = flows(pb, "relay-7", range(1, 4))
             p = publish(ch, pb, "Flow", msgs)
         assert p.code == OK and p.last().acked_seq == 3, p.summary()
@@ -653,7 +653,7 @@ def test_tls_refuses_unauthenticated(tls, pki, pb, client):
             crt = f.read()
         ch = grpc.secure_channel(tls.address, grpc.ssl_channel_credentials(root, k, crt))
     elif client == "no-cert":
-        ch = grpc.secure_channel(tls.address, pki.credentials(None))
+        ch = grpc.secure_channel(tls.address, pki.channel_credentials(None))
     else:
         ch = grpc.insecure_channel(tls.address)
     with ch:
@@ -661,7 +661,7 @@ def test_tls_refuses_unauthenticated(tls, pki, pb, client):
     assert p.code == grpc.StatusCode.UNAVAILABLE, (p.code, p.details)
     assert p.responses == []
     assert ("agent-1", "flow", 10 ** 6) not in {key(e) for e in read_json(tls.out)}
-    assert_publishes(tls, pb, "agent-1", creds=pki.credentials("agent-1"))
+    assert_publishes(tls, pb, "agent-1", creds=pki.channel_credentials("agent-1"))
 
 
 # ---------------------------------------------------------------- bad data
@@ -848,7 +848,7 @@ def test_tls_garbage(tls, pki, pb):
         s.sendall(GARBAGE)
         closed, _ = read_until_closed(s)
     assert closed, "the TLS port kept a connection that sent garbage"
-    assert_publishes(tls, pb, "agent-1", creds=pki.credentials("agent-1"))
+    assert_publishes(tls, pb, "agent-1", creds=pki.channel_credentials("agent-1"))
 
 
 def s_client(port, pki, *extra):
@@ -871,7 +871,7 @@ def test_tls_alpn_http11_only(tls, pki, pb):
     assert "ALPN protocol: http/1.1" not in out, out
     ok = s_client(tls.port, pki, "-alpn", "h2")  # the same client offering h2: the oracle's control
     assert "ALPN protocol: h2" in ok.stdout, ok.stdout + ok.stderr
-    assert_publishes(tls, pb, "agent-1", creds=pki.credentials("agent-1"))
+    assert_publishes(tls, pb, "agent-1", creds=pki.channel_credentials("agent-1"))
 
 
 def curl(url, *args, timeout=20):

@@ -22,6 +22,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "common/queue.h"
+#include "pbwire.h"
 #include "sonde/v1/events.pb-c.h"
 
 /* Event oneof tags (field numbers of sonde.v1.Event). */
@@ -92,23 +93,14 @@ static inline const char *ev_iface_name(const struct ev_sink *s, unsigned source
 
 /* Room after a packed event for the seq field the exporter appends. */
 #define EV_SEQ_FIELD 2
-#define EV_SEQ_ROOM  11 /* key byte + 10-byte varint */
+#define EV_SEQ_ROOM  (1 + PB_VARINT_MAX) /* key byte + varint (pb_put_varint stores no more) */
 
 /* Append field seq (a varint) at p, which has EV_SEQ_ROOM bytes free;
  * returns the bytes written. Protobuf takes fields in any order. */
 static inline size_t ev_put_seq(uint8_t *p, uint64_t seq)
 {
-    uint8_t *start = p;
-
-    *p++ = (uint8_t)(EV_SEQ_FIELD << 3); /* wire type 0: varint */
-    do {
-        *p = (uint8_t)(seq & 0x7f);
-        seq >>= 7;
-        if (seq)
-            *p |= 0x80;
-        p++;
-    } while (seq);
-    return (size_t)(p - start);
+    *p = (uint8_t)(EV_SEQ_FIELD << 3 | PB_WIRE_VARINT);
+    return (size_t)(pb_put_varint(p + 1, seq) - p);
 }
 
 /* Stamp the header fields every event message starts with (seq: see above). */

@@ -22,7 +22,6 @@
 #define RECV_RESP_MAX    512 /* a packed PublishResponse */
 #define RECV_PATH_MAX    128
 #define RECV_SEQ_MAX     (1ull << 53) /* the largest integer a JSON double keeps exact */
-#define RECV_MAX_TAG     64           /* Event member numbers with a cached descriptor */
 
 struct pub; /* one open publish call */
 
@@ -44,7 +43,7 @@ struct receiver {
     struct receiver_stats st;
     /* descriptor of each event type by its Event member number, looked up
      * once: a binary search per event showed in profiles */
-    const ProtobufCMessageDescriptor *desc[RECV_MAX_TAG];
+    const ProtobufCMessageDescriptor *desc[DEDUP_TAGS];
 };
 
 struct pub {
@@ -61,9 +60,10 @@ struct pub {
 
 /* ------------------------------------------------------------ checking */
 
+/* NULL for a tag that is no event type, or one deduplication cannot hold. */
 static const ProtobufCMessageDescriptor *event_descriptor(const struct receiver *r, int tag)
 {
-    return tag > 0 && tag < RECV_MAX_TAG ? r->desc[tag] : schema_event_descriptor(tag);
+    return tag > 0 && tag < DEDUP_TAGS ? r->desc[tag] : NULL;
 }
 
 static void respond(struct pub *p, int status, const char *reason);
@@ -385,7 +385,7 @@ struct receiver *receiver_new(struct event_base *base, const struct receiver_cfg
     r->dedup = dedup;
     for (int i = 0; i < nsinks; i++)
         r->need_unpack |= sinks[i].kind == SINK_JSON;
-    for (int t = 0; t < RECV_MAX_TAG; t++)
+    for (int t = 0; t < DEDUP_TAGS; t++)
         r->desc[t] = schema_event_descriptor(t);
     tv.tv_sec = cfg->commit_ms / 1000;
     tv.tv_usec = (suseconds_t)(cfg->commit_ms % 1000) * 1000;

@@ -43,7 +43,8 @@ struct ingest {
 
 /*
  * Check, deduplicate and store one packed event of type tag (an Event
- * member number). identity: the publisher's certificate name, which the
+ * member number). identity: the name in the agent's certificate (client
+ * certificate when it pushes, server certificate when pulled), which the
  * event's agent_id must equal (NULL: no such check); agent: the dedup index
  * the caller's stream is bound to, or -1. Returns RPC_OK (stored, or a
  * duplicate), or a status with the reason in in->why.

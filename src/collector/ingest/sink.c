@@ -170,11 +170,10 @@ static long scan_pb(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
 
 long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
 {
-    struct stat st;
     long n;
 
     /* a pipe, a FIFO or a terminal has nothing to read back (and would block) */
-    if (s->is_stdout || fstat(fileno(s->f), &st) < 0 || !S_ISREG(st.st_mode))
+    if (s->is_stdout || !s->regular)
         return 0;
     rewind(s->f);
     n = s->kind == SINK_JSON ? scan_json(s, d, err) : scan_pb(s, d, err);
