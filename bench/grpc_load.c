@@ -3,9 +3,9 @@
  *
  * Builds one realistic Flow event (every field a DPI'd TLS flow fills),
  * and for SECONDS hands copies of it to the agent's gRPC exporter (rpcout,
- * the code sonde-agent runs), each with its own seq stamped on by the
- * exporter's ev_put_seq, in wait mode: when the collector falls behind, the
- * generator waits, so the rate measured is what the collector sustains
+ * the code sonde-agent runs) in batches of 1000, each with its own seq
+ * stamped on by the exporter's ev_put_seq, in wait mode: when the
+ * collector falls behind, the generator waits, so the rate measured is what the collector sustains
  * and acknowledges. Prints one JSON object: events, seconds, events/s,
  * CPU seconds of this process, bytes per event.
  *
@@ -126,6 +126,7 @@ int main(int argc, char **argv)
 
         for (i = 0; i < 1000; i++, n++, seq++)
             rpcout_event(o, EV_FLOW, seq, ev, len + ev_put_seq(ev + len, seq));
+        rpcout_flush(o); /* as the agent's exporter does after each batch */
     } while (now_s() - t0 < secs);
     if (rpcout_stop(o) < 0)
         return 1;

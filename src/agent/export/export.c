@@ -192,6 +192,8 @@ static void *export_main(void *arg)
                 free(it);
             }
         }
+        if (x->rpc)
+            rpcout_flush(x->rpc); /* the batch leaves together */
         evq_recycle(x->q, recycle);
         recycle = NULL;
     }

@@ -16,13 +16,19 @@
 #define STATS_MS      250 /* how often the counters are published to other threads */
 #define WAIT_SLICE_MS 100 /* a waiting rpcout_event looks at the stop flag this often */
 
+/* A gmsg and its data, rounded up so the next one in a block is aligned. */
+static size_t gmsg_size(size_t len)
+{
+    return (sizeof(struct gmsg) + len + 7) & ~(size_t)7;
+}
+
 struct gmsg *gmsg_new(int tag, uint64_t seq, const uint8_t *data, size_t len)
 {
     struct gmsg *m = malloc(sizeof(*m) + len);
 
     if (m == NULL)
         return NULL;
-    m->next = NULL;
+    m->blk = NULL;
     m->refs = 1;
     m->tag = tag;
     m->seq = seq;
@@ -33,8 +39,12 @@ struct gmsg *gmsg_new(int tag, uint64_t seq, const uint8_t *data, size_t len)
 
 void gmsg_unref(struct gmsg *m)
 {
-    if (m && --m->refs == 0)
+    if (m == NULL || --m->refs > 0)
+        return;
+    if (m->blk == NULL)
         free(m);
+    else if (--m->blk->live == 0)
+        free(m->blk);
 }
 
 int pq_push(struct pq *q, struct gmsg *m)
@@ -72,13 +82,83 @@ void pq_free(struct pq *q)
 
 /* ------------------------------------------------------------ the inbox */
 
+/* The next event of b the loop has not taken, or NULL. */
+static struct gmsg *block_peek(const struct gblock *b)
+{
+    return b->taken < b->used ? (struct gmsg *)(b->data + b->taken) : NULL;
+}
+
+/* Mark m (block_peek's) taken; returns 1 if it was b's last: once m is
+ * released, b may be gone. */
+static int block_take(struct gblock *b, const struct gmsg *m)
+{
+    b->taken += gmsg_size(m->len);
+    b->bytes -= m->len;
+    b->count--;
+    return b->taken == b->used;
+}
+
+/* Release what the loop never took (b is freed with its last event). */
+static void block_drop(struct gblock *b)
+{
+    struct gmsg *m;
+
+    while ((m = block_peek(b)) != NULL) {
+        int last = block_take(b, m);
+
+        gmsg_unref(m);
+        if (last)
+            return;
+    }
+}
+
 void rpcout_event(struct rpcout *o, int tag, uint64_t seq, const uint8_t *data, size_t len)
 {
-    struct gmsg *m = gmsg_new(tag, seq, data, len);
+    size_t need = gmsg_size(len);
+    struct gblock *b = o->fill;
+    struct gmsg *m;
+
+    if (b && b->used + need > b->cap) {
+        rpcout_flush(o);
+        b = NULL;
+    }
+    if (b == NULL) {
+        size_t cap = need > RPCOUT_BLOCK_BYTES ? need : RPCOUT_BLOCK_BYTES;
+
+        b = malloc(sizeof(*b) + cap);
+        if (b == NULL) {
+            pthread_mutex_lock(&o->lock);
+            o->inbox_dropped++;
+            pthread_mutex_unlock(&o->lock);
+            return;
+        }
+        memset(b, 0, sizeof(*b));
+        b->cap = cap;
+        o->fill = b;
+    }
+    m = (struct gmsg *)(b->data + b->used);
+    m->blk = b;
+    m->refs = 1; /* the inbox's */
+    m->tag = tag;
+    m->seq = seq;
+    m->len = len;
+    memcpy(m->data, data, len);
+    b->used += need;
+    b->bytes += len;
+    b->count++;
+    b->live++;
+}
+
+void rpcout_flush(struct rpcout *o)
+{
+    struct gblock *b = o->fill;
     int was_empty;
 
+    if (b == NULL)
+        return;
+    o->fill = NULL;
     pthread_mutex_lock(&o->lock);
-    while (o->cfg.wait && o->in_bytes > 0 && o->in_bytes + len > RPCOUT_INBOX_BYTES &&
+    while (o->cfg.wait && o->in_bytes > 0 && o->in_bytes + b->bytes > RPCOUT_INBOX_BYTES &&
            !(o->cfg.stop && *o->cfg.stop)) {
         struct timespec ts;
 
@@ -90,19 +170,20 @@ void rpcout_event(struct rpcout *o, int tag, uint64_t seq, const uint8_t *data, 
         }
         pthread_cond_timedwait(&o->room, &o->lock, &ts);
     }
-    if (m == NULL || o->in_bytes + len > RPCOUT_INBOX_BYTES) {
-        o->inbox_dropped++;
+    if (o->in_bytes + b->bytes > RPCOUT_INBOX_BYTES) {
+        o->inbox_dropped += b->count;
         pthread_mutex_unlock(&o->lock);
-        free(m);
+        free(b); /* nothing else refers to its events yet */
         return;
     }
     was_empty = o->in_head == NULL;
+    b->next = NULL;
     if (o->in_tail)
-        o->in_tail->next = m;
+        o->in_tail->next = b;
     else
-        o->in_head = m;
-    o->in_tail = m;
-    o->in_bytes += len;
+        o->in_head = b;
+    o->in_tail = b;
+    o->in_bytes += b->bytes;
     pthread_mutex_unlock(&o->lock);
     /* one wake-up per batch: the loop takes the whole list when it runs */
     if (was_empty)
@@ -146,46 +227,65 @@ static int room_for(struct rpcout *o, const struct gmsg *m)
     return 1;
 }
 
+/* One event to every collector and subscriber; releases the inbox's reference. */
+static void hand_over(struct rpcout *o, struct gmsg *m)
+{
+    int i;
+
+    if (m->tag == EV_AGENT_HELLO) { /* a copy: it must not keep its block for the whole run */
+        struct gmsg *h = gmsg_new(m->tag, m->seq, m->data, m->len);
+
+        if (h) {
+            gmsg_unref(o->hello);
+            o->hello = h;
+        }
+    }
+    for (i = 0; i < o->npush; i++)
+        push_event(o->push[i], m);
+    if (o->srv)
+        serve_event(o->srv, m);
+    gmsg_unref(m);
+}
+
 /* The loop's side of the inbox: every event to every collector and subscriber. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct rpcout *o = arg;
-    struct gmsg *m, *next, *tail;
+    struct gblock *b, *next = NULL, *tail;
+    struct gmsg *m = NULL;
     size_t taken = 0;
-    int i;
 
     (void)fd;
     (void)what;
     pthread_mutex_lock(&o->lock);
-    m = o->in_head;
+    b = o->in_head;
     tail = o->in_tail;
     o->in_head = o->in_tail = NULL;
     pthread_mutex_unlock(&o->lock);
-    for (; m; m = next) {
-        next = m->next;
-        if (!room_for(o, m)) { /* the rest waits for acknowledgements (rpcout_room) */
-            pthread_mutex_lock(&o->lock);
-            tail->next = o->in_head;
-            if (o->in_head == NULL)
-                o->in_tail = tail;
-            o->in_head = m;
+    for (; b; b = next) {
+        next = b->next;
+        while ((m = block_peek(b)) != NULL) {
+            int last;
+
+            if (!room_for(o, m))
+                break; /* the rest waits for acknowledgements (rpcout_room) */
+            last = block_take(b, m);
+            taken += m->len;
+            hand_over(o, m);
+            m = NULL;
+            if (last)
+                break; /* b may be gone */
+        }
+        if (m)
             break;
-        }
-        m->next = NULL;
-        taken += m->len;
-        if (m->tag == EV_AGENT_HELLO) {
-            gmsg_unref(o->hello);
-            o->hello = m;
-            m->refs++;
-        }
-        for (i = 0; i < o->npush; i++)
-            push_event(o->push[i], m);
-        if (o->srv)
-            serve_event(o->srv, m);
-        gmsg_unref(m);
     }
-    if (m == NULL)
-        pthread_mutex_lock(&o->lock);
+    pthread_mutex_lock(&o->lock);
+    if (b) { /* put back what is left, before anything that came since */
+        tail->next = o->in_head;
+        if (o->in_head == NULL)
+            o->in_tail = tail;
+        o->in_head = b;
+    }
     o->in_bytes -= taken;
     pthread_cond_broadcast(&o->room);
     pthread_mutex_unlock(&o->lock);
@@ -246,11 +346,12 @@ static void rpcout_free(struct rpcout *o)
         serve_free(o->srv);
     gmsg_unref(o->hello);
     while (o->in_head) {
-        struct gmsg *m = o->in_head;
+        struct gblock *b = o->in_head;
 
-        o->in_head = m->next;
-        gmsg_unref(m);
+        o->in_head = b->next;
+        block_drop(b);
     }
+    free(o->fill); /* its events were never handed over */
     if (o->wake)
         event_free(o->wake);
     if (o->stats_ev)
@@ -359,6 +460,7 @@ int rpcout_stop(struct rpcout *o)
 
     if (o == NULL)
         return 0;
+    rpcout_flush(o); /* the exporter thread is done: what it wrote last */
     pthread_mutex_lock(&o->lock);
     o->stopping = 1;
     pthread_cond_broadcast(&o->room);
@@ -379,13 +481,19 @@ int rpcout_stop(struct rpcout *o)
     for (i = 0; i < o->npush; i++)
         push_offline(o->push[i]);
     while (o->in_head) {
-        struct gmsg *m = o->in_head;
+        struct gblock *b = o->in_head;
+        struct gmsg *m;
 
-        o->in_head = m->next;
-        m->next = NULL;
-        for (i = 0; i < o->npush; i++)
-            push_event(o->push[i], m);
-        gmsg_unref(m);
+        o->in_head = b->next;
+        while ((m = block_peek(b)) != NULL) {
+            int last = block_take(b, m);
+
+            for (i = 0; i < o->npush; i++)
+                push_event(o->push[i], m);
+            gmsg_unref(m);
+            if (last)
+                break;
+        }
     }
     o->in_tail = NULL;
     for (i = 0; i < o->npush; i++)

@@ -3,10 +3,12 @@
  * subscribers (--listen), on a thread of its own with one libevent loop.
  *
  * The exporter thread hands every event over with rpcout_event, which
- * never blocks: it copies the bytes to an inbox and wakes the loop. Only
- * if the loop falls more than RPCOUT_INBOX_BYTES behind are events dropped
- * there (counted). Everything after that - the per-collector queues, the
- * spool, the subscribers' queues - lives on the loop's thread.
+ * never blocks: it copies the bytes into a block of events, and
+ * rpcout_flush (at the end of each batch, or when the block is full) puts
+ * the block in the inbox and wakes the loop. Only if the loop falls more
+ * than RPCOUT_INBOX_BYTES behind are events dropped there (counted).
+ * Everything after that - the per-collector queues, the spool, the
+ * subscribers' queues - lives on the loop's thread.
  */
 #ifndef SONDE_EXPORT_RPCOUT_H
 #define SONDE_EXPORT_RPCOUT_H
@@ -65,8 +67,12 @@ struct rpcout;
 int rpcout_check(const struct rpcout_cfg *cfg, int cleartext_anywhere, char err[RPC_ERR_MAX]);
 /* Start the thread: listens and dials. */
 struct rpcout *rpcout_start(const struct rpcout_cfg *cfg, char err[RPC_ERR_MAX]);
-/* Hand over one event (packed, seq already stamped). Any thread; never blocks. */
+/* Hand over one event (packed, seq already stamped); it leaves with the
+ * next rpcout_flush. One thread only (the exporter's); never blocks. */
 void rpcout_event(struct rpcout *o, int tag, uint64_t seq, const uint8_t *data, size_t len);
+/* Pass the events written since the last flush to the loop. The same
+ * thread as rpcout_event; waits only in wait mode, for inbox room. */
+void rpcout_flush(struct rpcout *o);
 /* Snapshot of the counters (any thread). */
 void rpcout_stats(struct rpcout *o, struct rpcout_stats *st);
 /* Deliver what is queued (up to drain_ms for acknowledgements), spool the

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "receiver.h"
 #include "sonde/v1/d3events.pb-c.h"
+#include "syncer.h"
 
 #define RECV_PATH_PREFIX "/sonde.v1.D3Events/"
 #define RECV_MAX_METHODS 64
@@ -37,7 +38,9 @@ struct receiver {
     int nmethods;
     struct pub *pubs;
     struct event *timer;
-    int dirty;
+    struct syncer *syncer;
+    int dirty;       /* events stored since the last commit */
+    int again;       /* a commit was due while the syncer was busy */
     int failed;      /* a sink could not be committed: refuse everything */
     int need_unpack; /* a JSON sink: events are unpacked to be written */
     struct receiver_stats st;
@@ -50,9 +53,10 @@ struct pub {
     struct receiver *r;
     struct rpc_call *call;
     int tag;
-    long agent;     /* dedup index; -1 until the first message */
-    uint64_t seen;  /* highest seq received on this call (stored or duplicate) */
-    uint64_t acked; /* highest seq acknowledged */
+    long agent;      /* dedup index; -1 until the first message */
+    uint64_t seen;   /* highest seq received on this call (stored or duplicate) */
+    uint64_t acked;  /* highest seq acknowledged */
+    uint64_t synced; /* highest seq the running (or last) commit covers */
     uint64_t accepted, duplicates;
     int done; /* the publisher half-closed: end the call after the last ack */
     struct pub *prev, *next;
@@ -81,7 +85,7 @@ static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
     snprintf(msg, sizeof(msg), fmt, arg);
     p->r->st.rejected++;
     log_warn("receiver: %s: %s: %s", rpc_call_peer(p->call), rpc_call_path(p->call), msg);
-    if (!p->r->dirty || commit(p->r) == 0) {
+    if (!p->r->dirty || commit(p->r) == 0) { /* rare: on the loop, not the syncer */
         p->r->dirty = 0;
         p->acked = p->seen;
     }
@@ -288,6 +292,14 @@ static void on_close(struct rpc_call *c, int code, const char *message, void *ar
 
 /* ------------------------------------------------------------ commits */
 
+static void commit_failed(struct receiver *r, const char *err)
+{
+    if (!r->failed)
+        log_error("receiver: %s (no more acknowledgements)", err);
+    r->failed = 1;
+}
+
+/* Everything stored so far into the files and on disk, on the loop. */
 static int commit(struct receiver *r)
 {
     char err[SINK_ERR_MAX];
@@ -295,9 +307,7 @@ static int commit(struct receiver *r)
 
     for (i = 0; i < r->nsinks; i++) {
         if (sink_commit(&r->sinks[i], err) < 0) {
-            if (!r->failed)
-                log_error("receiver: %s (no more acknowledgements)", err);
-            r->failed = 1;
+            commit_failed(r, err);
             return -1;
         }
     }
@@ -305,23 +315,85 @@ static int commit(struct receiver *r)
     return 0;
 }
 
-/* Commit, then acknowledge; streams whose publisher is done are ended. */
-static void commit_and_ack(struct receiver *r)
+/* Acknowledge what the last commit covered; streams whose publisher is
+ * done, and has everything acknowledged, are ended. */
+static void acknowledge(struct receiver *r)
 {
     struct pub *p, *next;
 
-    if (r->dirty && commit(r) < 0)
-        return;
-    r->dirty = 0;
     for (p = r->pubs; p; p = next) {
         next = p->next;
-        if (p->seen > p->acked) {
-            p->acked = p->seen; /* committed just above */
+        if (p->synced > p->acked) {
+            p->acked = p->synced;
             respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_OK, NULL);
         }
-        if (p->done)
+        if (p->done && p->acked >= p->seen)
             rpc_call_finish(p->call, RPC_OK, NULL);
     }
+}
+
+static void mark_synced(struct receiver *r)
+{
+    struct pub *p;
+
+    for (p = r->pubs; p; p = p->next)
+        p->synced = p->seen;
+}
+
+static void commit_and_ack(struct receiver *r);
+
+static void on_synced(int ok, const char *err, void *arg)
+{
+    struct receiver *r = arg;
+
+    if (!ok) {
+        commit_failed(r, err);
+        return;
+    }
+    r->st.commits++;
+    acknowledge(r);
+    if (r->again) {
+        r->again = 0;
+        commit_and_ack(r);
+    }
+}
+
+/*
+ * Write what is pending and have the syncer put it on disk; what it
+ * covered is acknowledged when it is done (on_synced), while the loop goes
+ * on reading. Nothing stored since the last commit: everything seen is
+ * already durable (duplicates included) and is acknowledged now.
+ */
+static void commit_and_ack(struct receiver *r)
+{
+    int fds[SYNCER_MAX_FDS], i, n = 0;
+    const char *names[SYNCER_MAX_FDS];
+    char err[SINK_ERR_MAX];
+
+    if (r->failed)
+        return;
+    if (syncer_busy(r->syncer)) {
+        r->again = 1;
+        return;
+    }
+    mark_synced(r);
+    if (!r->dirty) {
+        acknowledge(r);
+        return;
+    }
+    for (i = 0; i < r->nsinks; i++) {
+        if (sink_flush(&r->sinks[i], err) < 0) {
+            commit_failed(r, err);
+            return;
+        }
+        if (r->sinks[i].sync) {
+            fds[n] = fileno(r->sinks[i].f);
+            names[n++] = r->sinks[i].path;
+        }
+    }
+    r->dirty = 0;
+    if (n == 0 || syncer_start(r->syncer, fds, names, n) < 0)
+        on_synced(1, NULL, r); /* nothing to sync (--no-fsync, stdout, a pipe) */
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -391,6 +463,11 @@ struct receiver *receiver_new(struct event_base *base, const struct receiver_cfg
     tv.tv_usec = (suseconds_t)(cfg->commit_ms % 1000) * 1000;
     if (build_methods(r, err) < 0)
         goto fail;
+    r->syncer = syncer_new(base, on_synced, r);
+    if (r->syncer == NULL) {
+        snprintf(err, RPC_ERR_MAX, "cannot start the fdatasync thread");
+        goto fail;
+    }
     r->timer = event_new(base, -1, EV_PERSIST, on_timer, r);
     if (r->timer == NULL || event_add(r->timer, &tv) < 0) {
         snprintf(err, RPC_ERR_MAX, "cannot arm the commit timer");
@@ -412,7 +489,11 @@ void receiver_shutdown(struct receiver *r)
 {
     struct pub *p, *next;
 
-    commit_and_ack(r); /* raises acked_seq only if the commit worked */
+    if (!r->failed && (!r->dirty || commit(r) == 0)) { /* on the loop: nothing comes after */
+        r->dirty = 0;
+        mark_synced(r);
+        acknowledge(r);
+    }
     for (p = r->pubs; p; p = next) {
         next = p->next;
         respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_STOP, "collector shutting down");
@@ -429,6 +510,7 @@ void receiver_free(struct receiver *r)
 {
     if (r == NULL)
         return;
+    syncer_free(r->syncer);
     if (r->timer)
         event_free(r->timer);
     /* open calls belong to the server, which is freed first */

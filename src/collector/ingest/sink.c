@@ -186,11 +186,15 @@ long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
 }
 
 /* Pending records to the file; on failure the file is cut back to what it held. */
-static int flush(struct sink *s, char err[SINK_ERR_MAX])
+int sink_flush(struct sink *s, char err[SINK_ERR_MAX])
 {
     int fd = fileno(s->f);
     size_t off = 0;
 
+    if (!sbuf_ok(&s->buf)) {
+        snprintf(err, SINK_ERR_MAX, "%s: out of memory", s->path);
+        return -1;
+    }
     while (off < s->buf.len) {
         ssize_t n = write(fd, s->buf.data + off, s->buf.len - off);
 
@@ -225,7 +229,7 @@ int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t
     if (!sbuf_ok(&s->buf))
         return -1;
     s->written++;
-    if (s->buf.len >= SINK_FLUSH_BYTES && flush(s, err) < 0) {
+    if (s->buf.len >= SINK_FLUSH_BYTES && sink_flush(s, err) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -234,11 +238,7 @@ int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t
 
 int sink_commit(struct sink *s, char err[SINK_ERR_MAX])
 {
-    if (!sbuf_ok(&s->buf)) {
-        snprintf(err, SINK_ERR_MAX, "%s: out of memory", s->path);
-        return -1;
-    }
-    if (flush(s, err) < 0)
+    if (sink_flush(s, err) < 0)
         return -1;
     if (s->sync && fdatasync(fileno(s->f)) != 0) {
         snprintf(err, SINK_ERR_MAX, "%s: %s", s->path, strerror(errno));

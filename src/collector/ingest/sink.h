@@ -1,7 +1,7 @@
 /*
  * sink.h - where the receiver puts events until the store exists: JSON
  * lines or length-delimited sonde.v1.Event frames (the agent's -o formats),
- * appended to a file and made durable (fflush + fdatasync) before the
+ * appended to a file and made durable (write + fdatasync) before the
  * agents are told their events are accepted.
  */
 #ifndef SONDE_COLLECTOR_SINK_H
@@ -43,6 +43,8 @@ long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX]);
 /* Append one event (m unpacked, packed[0..len) the same bytes). */
 int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t *packed,
                size_t len);
+/* Everything written so far is in the file (not yet on disk) when this returns 0. */
+int sink_flush(struct sink *s, char err[SINK_ERR_MAX]);
 /* Everything written so far is in the file, and on disk, when this returns 0. */
 int sink_commit(struct sink *s, char err[SINK_ERR_MAX]);
 void sink_close(struct sink *s);
