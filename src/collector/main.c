@@ -3,9 +3,11 @@
  * of D3Events) and writes what it accepts to its outputs.
  *
  * One libevent loop: the gRPC server, the commit timer and the signals all
- * run on it; only fdatasync has a thread of its own (ingest/syncer.c). SIGINT/SIGTERM: commit and
- * acknowledge, tell each publisher to stop (it keeps what was not acknowledged and resends it to
- * the next collector it reaches), GOAWAY, then exit.
+ * run on it; only the writes to the outputs and their fdatasync have a
+ * thread of their own (ingest/writer.c). SIGINT/SIGTERM: commit and
+ * acknowledge, tell each publisher to stop (it keeps what was not
+ * acknowledged and resends it to the next collector it reaches), GOAWAY,
+ * then exit.
  *
  * Exit codes: 0 success, 1 runtime error, 2 usage error.
  */
@@ -226,7 +228,7 @@ static int run(struct collector_settings *cfg)
     c.cfg = cfg;
     dedup_init(&c.dedup);
     signal(SIGPIPE, SIG_IGN);
-    /* the fdatasync thread (syncer.c) wakes the loop */
+    /* the output thread (writer.c) wakes the loop */
     if (evthread_use_pthreads() == 0)
         c.base = event_base_new();
     if (c.base == NULL) {

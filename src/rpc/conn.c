@@ -269,21 +269,30 @@ void *rpc_call_data(const struct rpc_call *c)
  */
 static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct rpc_conn *c = arg;
+
     (void)fd;
     (void)what;
-    rpc_conn_pump(arg);
+    c->pump_due = 0;
+    rpc_conn_pump(c);
 }
 
+/* Once per turn of the loop, however many messages are queued: with
+ * libevent's locking on (the agent's threads), event_active takes the
+ * base's lock every time. */
 void rpc_conn_schedule(struct rpc_conn *c)
 {
-    if (c->pump_ev && !c->dead)
+    if (c->pump_ev && !c->dead && !c->pump_due) {
+        c->pump_due = 1;
         event_active(c->pump_ev, 0, 0);
+    }
 }
 
 /* nghttp2's pending output into the bufferevent, up to max_buffer. */
 static int flush_session(struct rpc_conn *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    int full;
 
     while (evbuffer_get_length(out) < c->max_buffer) {
         const uint8_t *data;
@@ -300,11 +309,16 @@ static int flush_session(struct rpc_conn *c)
             return -1;
         }
     }
-    /* a full output buffer: stop reading until it drains (rpc_conn_on_write) */
-    if (evbuffer_get_length(out) >= c->max_buffer)
-        bufferevent_disable(c->bev, EV_READ);
-    else
-        bufferevent_enable(c->bev, EV_READ);
+    /* a full output buffer: stop reading until it drains (rpc_conn_on_write);
+     * only on a change, as each call takes the base's lock */
+    full = evbuffer_get_length(out) >= c->max_buffer;
+    if (full != c->read_paused) {
+        c->read_paused = full;
+        if (full)
+            bufferevent_disable(c->bev, EV_READ);
+        else
+            bufferevent_enable(c->bev, EV_READ);
+    }
     return 0;
 }
 

@@ -71,6 +71,8 @@ struct rpc_conn {
     int ncalls;
     struct event *timer;   /* keepalive */
     struct event *pump_ev; /* rpc_conn_schedule */
+    int pump_due;          /* pump_ev is active: another event_active would only take the lock */
+    int read_paused;       /* flush_session stopped reading: the output is full */
     uint64_t ping_sent_ms; /* 0: none outstanding */
     uint64_t last_ping_ms; /* server: the client's last PING */
     unsigned ping_strikes;

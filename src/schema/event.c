@@ -20,11 +20,16 @@ struct schema_type {
     char name[SCHEMA_MAX_NAME];
 };
 
+/* Event members numbered below this are found by index: the collector
+ * looks one up for every event it frames. */
+#define SCHEMA_TAG_TABLE 64
+
 struct schema_registry {
     struct schema_type types[SCHEMA_MAX_TYPES];
     size_t n_types;
     int event_tags[SCHEMA_MAX_TYPES]; /* in Event descriptor order */
     size_t n_events;
+    const ProtobufCMessageDescriptor *by_tag[SCHEMA_TAG_TABLE];
 };
 
 static struct schema_registry registry;
@@ -156,6 +161,8 @@ static void registry_build(void)
         registry_add(f->descriptor, (int)f->id);
         if (registry_find(f->descriptor) != NULL)
             registry.event_tags[registry.n_events++] = (int)f->id;
+        if (f->id < SCHEMA_TAG_TABLE)
+            registry.by_tag[f->id] = f->descriptor;
     }
     /* Breadth first: n_types grows while we walk. */
     for (i = 0; i < registry.n_types; i++) {
@@ -179,6 +186,8 @@ const ProtobufCMessageDescriptor *schema_event_descriptor(int tag)
 
     if (tag <= 0)
         return NULL;
+    if (tag < SCHEMA_TAG_TABLE)
+        return registry_get()->by_tag[tag];
     f = protobuf_c_message_descriptor_get_field(&sonde__v1__event__descriptor, (unsigned)tag);
     if (f == NULL || !is_event_member(f))
         return NULL;

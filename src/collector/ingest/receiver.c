@@ -16,13 +16,15 @@
 #include "log.h"
 #include "receiver.h"
 #include "sonde/v1/d3events.pb-c.h"
-#include "syncer.h"
+#include "writer.h"
 
 #define RECV_PATH_PREFIX "/sonde.v1.D3Events/"
 #define RECV_MAX_METHODS 64
 #define RECV_RESP_MAX    512 /* a packed PublishResponse */
 #define RECV_PATH_MAX    128
 #define RECV_SEQ_MAX     (1ull << 53) /* the largest integer a JSON double keeps exact */
+#define RECV_FLUSH_BYTES (1u << 20)   /* output pending that starts a write between commits */
+#define RECV_BUFFER_MAX  (64u << 20)  /* output pending that waits for the writer */
 
 struct pub; /* one open publish call */
 
@@ -38,15 +40,13 @@ struct receiver {
     int nmethods;
     struct pub *pubs;
     struct event *timer;
-    struct syncer *syncer;
-    int dirty;       /* events stored since the last commit */
-    int again;       /* a commit was due while the syncer was busy */
-    int failed;      /* a sink could not be committed: refuse everything */
-    int need_unpack; /* a JSON sink: events are unpacked to be written */
+    struct writer *writer;
+    int dirty;         /* events stored since the last commit */
+    int again;         /* a commit was due while the writer was busy */
+    int round_commits; /* the writer's round syncs, and acknowledges */
+    int failed;        /* a sink could not be committed: refuse everything */
+    int need_unpack;   /* a JSON sink: events are unpacked to be written */
     struct receiver_stats st;
-    /* descriptor of each event type by its Event member number, looked up
-     * once: a binary search per event showed in profiles */
-    const ProtobufCMessageDescriptor *desc[DEDUP_TAGS];
 };
 
 struct pub {
@@ -65,13 +65,15 @@ struct pub {
 /* ------------------------------------------------------------ checking */
 
 /* NULL for a tag that is no event type, or one deduplication cannot hold. */
-static const ProtobufCMessageDescriptor *event_descriptor(const struct receiver *r, int tag)
+static const ProtobufCMessageDescriptor *event_descriptor(int tag)
 {
-    return tag > 0 && tag < DEDUP_TAGS ? r->desc[tag] : NULL;
+    return tag > 0 && tag < DEDUP_TAGS ? schema_event_descriptor(tag) : NULL;
 }
 
 static void respond(struct pub *p, int status, const char *reason);
-static int commit(struct receiver *r);
+static int commit_now(struct receiver *r);
+static size_t pending_bytes(const struct receiver *r);
+static void make_room(struct receiver *r);
 
 /*
  * End a stream for a bad event. What it stored before is committed and
@@ -85,10 +87,8 @@ static int refuse(struct pub *p, int code, const char *fmt, const char *arg)
     snprintf(msg, sizeof(msg), fmt, arg);
     p->r->st.rejected++;
     log_warn("receiver: %s: %s: %s", rpc_call_peer(p->call), rpc_call_path(p->call), msg);
-    if (!p->r->dirty || commit(p->r) == 0) { /* rare: on the loop, not the syncer */
-        p->r->dirty = 0;
+    if (commit_now(p->r) == 0)
         p->acked = p->seen;
-    }
     respond(p, SONDE__V1__PUBLISH_STATUS__PUBLISH_STATUS_ERROR, msg);
     rpc_call_finish(p->call, code, msg);
     return 0;
@@ -103,7 +103,7 @@ static int store(struct receiver *r, int tag, const uint8_t *msg, size_t len, st
     int i;
 
     if (r->need_unpack) {
-        m = protobuf_c_message_unpack(event_descriptor(r, tag), NULL, len, msg);
+        m = protobuf_c_message_unpack(event_descriptor(tag), NULL, len, msg);
         if (m == NULL) {
             snprintf(in->why, sizeof(in->why), "an event protobuf-c cannot unpack");
             return RPC_INVALID_ARGUMENT;
@@ -121,18 +121,49 @@ static int store(struct receiver *r, int tag, const uint8_t *msg, size_t len, st
     return i < r->nsinks ? RPC_UNAVAILABLE : RPC_OK;
 }
 
-/* Is the agent_id of an event (not NUL-terminated) the string name? */
-static int same_id(const struct pbcheck_header *h, const char *name)
+/*
+ * Sets in->agent to the dedup index of the event's agent, once its name
+ * checks out. An event of the stream's agent (found, and held to the
+ * certificate, at the stream's first event) costs one compare.
+ */
+static int event_agent(struct receiver *r, const struct pbcheck_header *h, const char *identity,
+                       long agent, struct ingest *in)
 {
-    return strncmp(name, h->agent_id, h->agent_id_len) == 0 && name[h->agent_id_len] == '\0';
+    char id[DEDUP_AGENT_MAX];
+
+    if (agent >= 0 && h->agent_id_len < DEDUP_AGENT_MAX &&
+        memcmp(r->dedup->v[agent].id, h->agent_id, h->agent_id_len) == 0 &&
+        r->dedup->v[agent].id[h->agent_id_len] == '\0')
+        return RPC_OK;
+    if (h->agent_id_len >= DEDUP_AGENT_MAX || memchr(h->agent_id, 0, h->agent_id_len)) {
+        snprintf(in->why, sizeof(in->why), "agent_id over 127 bytes or with a NUL");
+        return RPC_INVALID_ARGUMENT;
+    }
+    memcpy(id, h->agent_id, h->agent_id_len);
+    id[h->agent_id_len] = '\0';
+    if (identity && !r->cfg.trust_agent_id && strcmp(id, identity) != 0) {
+        snprintf(in->why, sizeof(in->why), "agent_id %s is not the name in the agent's certificate",
+                 id);
+        return RPC_PERMISSION_DENIED;
+    }
+    if (agent >= 0) {
+        snprintf(in->why, sizeof(in->why), "agent_id changed within the stream (to %s)", id);
+        return RPC_INVALID_ARGUMENT;
+    }
+    if ((in->agent = dedup_agent(r->dedup, id)) < 0) {
+        snprintf(in->why, sizeof(in->why), "no room for another agent (%d at most)",
+                 DEDUP_MAX_AGENTS);
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    return RPC_OK;
 }
 
 int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
                     const char *identity, long agent, struct ingest *in)
 {
-    const ProtobufCMessageDescriptor *d = event_descriptor(r, tag);
+    const ProtobufCMessageDescriptor *d = event_descriptor(tag);
     struct pbcheck_header h;
-    char why[PBCHECK_WHY_MAX], id[DEDUP_AGENT_MAX];
+    char why[PBCHECK_WHY_MAX];
     int rc;
 
     in->agent = agent; /* not a memset: why[] is large and this runs per event */
@@ -156,26 +187,8 @@ int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
                  (unsigned long long)h.seq);
         return RPC_INVALID_ARGUMENT;
     }
-    if (h.agent_id_len >= DEDUP_AGENT_MAX || memchr(h.agent_id, 0, h.agent_id_len)) {
-        snprintf(in->why, sizeof(in->why), "agent_id over 127 bytes or with a NUL");
-        return RPC_INVALID_ARGUMENT;
-    }
-    memcpy(id, h.agent_id, h.agent_id_len);
-    id[h.agent_id_len] = '\0';
-    if (identity && !r->cfg.trust_agent_id && !same_id(&h, identity)) {
-        snprintf(in->why, sizeof(in->why), "agent_id %s is not the name in the agent's certificate",
-                 id);
-        return RPC_PERMISSION_DENIED;
-    }
-    if (agent >= 0 && !same_id(&h, r->dedup->v[agent].id)) {
-        snprintf(in->why, sizeof(in->why), "agent_id changed within the stream (to %s)", id);
-        return RPC_INVALID_ARGUMENT;
-    }
-    if (agent < 0 && (in->agent = dedup_agent(r->dedup, id)) < 0) {
-        snprintf(in->why, sizeof(in->why), "no room for another agent (%d at most)",
-                 DEDUP_MAX_AGENTS);
-        return RPC_RESOURCE_EXHAUSTED;
-    }
+    if ((rc = event_agent(r, &h, identity, agent, in)) != RPC_OK)
+        return rc;
     in->seq = h.seq;
     if (h.seq <= dedup_max(r->dedup, in->agent, tag)) {
         in->duplicate = 1;
@@ -188,6 +201,8 @@ int receiver_ingest(struct receiver *r, int tag, const uint8_t *msg, size_t len,
     dedup_store(r->dedup, in->agent, tag, h.seq);
     r->st.accepted++;
     r->dirty = 1;
+    if (pending_bytes(r) >= RECV_FLUSH_BYTES)
+        make_room(r);
     return RPC_OK;
 }
 
@@ -299,22 +314,6 @@ static void commit_failed(struct receiver *r, const char *err)
     r->failed = 1;
 }
 
-/* Everything stored so far into the files and on disk, on the loop. */
-static int commit(struct receiver *r)
-{
-    char err[SINK_ERR_MAX];
-    int i;
-
-    for (i = 0; i < r->nsinks; i++) {
-        if (sink_commit(&r->sinks[i], err) < 0) {
-            commit_failed(r, err);
-            return -1;
-        }
-    }
-    r->st.commits++;
-    return 0;
-}
-
 /* Acknowledge what the last commit covered; streams whose publisher is
  * done, and has everything acknowledged, are ended. */
 static void acknowledge(struct receiver *r)
@@ -340,9 +339,32 @@ static void mark_synced(struct receiver *r)
         p->synced = p->seen;
 }
 
+static size_t pending_bytes(const struct receiver *r)
+{
+    size_t n = 0;
+    int i;
+
+    for (i = 0; i < r->nsinks; i++)
+        if (r->sinks[i].buf.len > n)
+            n = r->sinks[i].buf.len;
+    return n;
+}
+
+/* Hand what is pending to the writer (idle): a commit syncs it, and what
+ * every stream had seen is acknowledged when it is done. */
+static void start_round(struct receiver *r, int commit)
+{
+    if (commit) {
+        mark_synced(r);
+        r->dirty = 0;
+    }
+    r->round_commits = commit;
+    writer_start(r->writer, r->sinks, r->nsinks, commit);
+}
+
 static void commit_and_ack(struct receiver *r);
 
-static void on_synced(int ok, const char *err, void *arg)
+static void on_written(int ok, const char *err, void *arg)
 {
     struct receiver *r = arg;
 
@@ -350,50 +372,73 @@ static void on_synced(int ok, const char *err, void *arg)
         commit_failed(r, err);
         return;
     }
-    r->st.commits++;
-    acknowledge(r);
+    if (r->round_commits) {
+        r->st.commits++;
+        acknowledge(r);
+    }
     if (r->again) {
         r->again = 0;
         commit_and_ack(r);
+    } else if (pending_bytes(r) >= RECV_FLUSH_BYTES) {
+        start_round(r, 0);
     }
 }
 
+/* Past RECV_FLUSH_BYTES: write now if the writer is idle; past
+ * RECV_BUFFER_MAX, wait for it (the loop, and so the agents, slow down to
+ * what the disk takes). */
+static void make_room(struct receiver *r)
+{
+    if (!writer_busy(r->writer))
+        start_round(r, 0);
+    else if (pending_bytes(r) >= RECV_BUFFER_MAX)
+        writer_wait(r->writer); /* on_written starts the next round */
+}
+
 /*
- * Write what is pending and have the syncer put it on disk; what it
- * covered is acknowledged when it is done (on_synced), while the loop goes
+ * Every commit_ms: have what is pending written and synced; it is
+ * acknowledged when the writer is done (on_written), while the loop goes
  * on reading. Nothing stored since the last commit: everything seen is
- * already durable (duplicates included) and is acknowledged now.
+ * durable already (duplicates included) and is acknowledged now.
  */
 static void commit_and_ack(struct receiver *r)
 {
-    int fds[SYNCER_MAX_FDS], i, n = 0;
-    const char *names[SYNCER_MAX_FDS];
-    char err[SINK_ERR_MAX];
-
     if (r->failed)
         return;
-    if (syncer_busy(r->syncer)) {
+    if (writer_busy(r->writer)) {
         r->again = 1;
         return;
     }
-    mark_synced(r);
     if (!r->dirty) {
+        mark_synced(r);
         acknowledge(r);
         return;
     }
+    start_round(r, 1);
+}
+
+/* Everything stored so far into the files and on disk now, on the loop (a
+ * refusal, shutdown): the writer's rounds first. */
+static int commit_now(struct receiver *r)
+{
+    char err[SINK_ERR_MAX];
+    int i;
+
+    while (writer_busy(r->writer))
+        writer_wait(r->writer);
+    if (r->failed)
+        return -1;
+    if (!r->dirty)
+        return 0;
     for (i = 0; i < r->nsinks; i++) {
-        if (sink_flush(&r->sinks[i], err) < 0) {
+        if (sink_commit(&r->sinks[i], err) < 0) {
             commit_failed(r, err);
-            return;
-        }
-        if (r->sinks[i].sync) {
-            fds[n] = fileno(r->sinks[i].f);
-            names[n++] = r->sinks[i].path;
+            return -1;
         }
     }
     r->dirty = 0;
-    if (n == 0 || syncer_start(r->syncer, fds, names, n) < 0)
-        on_synced(1, NULL, r); /* nothing to sync (--no-fsync, stdout, a pipe) */
+    r->st.commits++;
+    return 0;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -457,15 +502,13 @@ struct receiver *receiver_new(struct event_base *base, const struct receiver_cfg
     r->dedup = dedup;
     for (int i = 0; i < nsinks; i++)
         r->need_unpack |= sinks[i].kind == SINK_JSON;
-    for (int t = 0; t < DEDUP_TAGS; t++)
-        r->desc[t] = schema_event_descriptor(t);
     tv.tv_sec = cfg->commit_ms / 1000;
     tv.tv_usec = (suseconds_t)(cfg->commit_ms % 1000) * 1000;
     if (build_methods(r, err) < 0)
         goto fail;
-    r->syncer = syncer_new(base, on_synced, r);
-    if (r->syncer == NULL) {
-        snprintf(err, RPC_ERR_MAX, "cannot start the fdatasync thread");
+    r->writer = writer_new(base, on_written, r);
+    if (r->writer == NULL) {
+        snprintf(err, RPC_ERR_MAX, "cannot start the output thread");
         goto fail;
     }
     r->timer = event_new(base, -1, EV_PERSIST, on_timer, r);
@@ -489,8 +532,7 @@ void receiver_shutdown(struct receiver *r)
 {
     struct pub *p, *next;
 
-    if (!r->failed && (!r->dirty || commit(r) == 0)) { /* on the loop: nothing comes after */
-        r->dirty = 0;
+    if (commit_now(r) == 0) {
         mark_synced(r);
         acknowledge(r);
     }
@@ -510,7 +552,7 @@ void receiver_free(struct receiver *r)
 {
     if (r == NULL)
         return;
-    syncer_free(r->syncer);
+    writer_free(r->writer);
     if (r->timer)
         event_free(r->timer);
     /* open calls belong to the server, which is freed first */

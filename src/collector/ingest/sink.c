@@ -1,11 +1,13 @@
 /*
  * sink.c - JSON lines or protobuf frames, appended; see sink.h.
  *
- * Records collect in one buffer and reach the file with write(2) at each
- * commit, or whenever SINK_FLUSH_BYTES are pending: at a million events a
- * second, stdio's 4 KiB buffer made a system call every ten events. Owning
- * the buffer also means a failed write can be undone: the file is cut
- * back to its size before the write, so it never ends in half a record.
+ * Records collect in one buffer (buf, the event loop's) and reach the
+ * file in large write(2)s: at a million events a second, stdio's 4 KiB
+ * buffer made a system call every ten events. The writer thread
+ * (writer.c) does the writing: sink_swap hands it what is pending (out),
+ * and the loop fills buf again meanwhile. Owning the buffers also means a
+ * failed write can be undone: the file is cut back to its size before the
+ * write, so it never ends in half a record.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,8 +23,6 @@
 #include "log.h"
 #include "sink.h"
 
-#define SINK_FLUSH_BYTES (1u << 20)
-
 int sink_open(struct sink *s, const char *spec, int fsync_on_commit, char err[SINK_ERR_MAX])
 {
     const char *path;
@@ -30,6 +30,7 @@ int sink_open(struct sink *s, const char *spec, int fsync_on_commit, char err[SI
 
     memset(s, 0, sizeof(*s));
     sbuf_init(&s->buf);
+    sbuf_init(&s->out);
     if (strncmp(spec, "json:", 5) == 0) {
         s->kind = SINK_JSON;
         path = spec + 5;
@@ -185,18 +186,25 @@ long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX])
     return n;
 }
 
-/* Pending records to the file; on failure the file is cut back to what it held. */
-int sink_flush(struct sink *s, char err[SINK_ERR_MAX])
+void sink_swap(struct sink *s)
+{
+    struct sbuf t = s->out;
+
+    s->out = s->buf;
+    s->buf = t;
+}
+
+int sink_write_out(struct sink *s, char err[SINK_ERR_MAX])
 {
     int fd = fileno(s->f);
     size_t off = 0;
 
-    if (!sbuf_ok(&s->buf)) {
+    if (!sbuf_ok(&s->out)) {
         snprintf(err, SINK_ERR_MAX, "%s: out of memory", s->path);
         return -1;
     }
-    while (off < s->buf.len) {
-        ssize_t n = write(fd, s->buf.data + off, s->buf.len - off);
+    while (off < s->out.len) {
+        ssize_t n = write(fd, s->out.data + off, s->out.len - off);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -209,16 +217,23 @@ int sink_flush(struct sink *s, char err[SINK_ERR_MAX])
         }
         off += (size_t)n;
     }
-    s->size += s->buf.len;
-    sbuf_reset(&s->buf);
+    s->size += s->out.len;
+    sbuf_reset(&s->out);
+    return 0;
+}
+
+int sink_sync(struct sink *s, char err[SINK_ERR_MAX])
+{
+    if (s->sync && fdatasync(fileno(s->f)) != 0) {
+        snprintf(err, SINK_ERR_MAX, "%s: fdatasync: %s", s->path, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
 int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t *packed,
                size_t len)
 {
-    char err[SINK_ERR_MAX];
-
     if (s->kind == SINK_JSON) {
         if (schema_json_encode(&s->buf, m) < 0)
             return -1;
@@ -229,22 +244,18 @@ int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t
     if (!sbuf_ok(&s->buf))
         return -1;
     s->written++;
-    if (s->buf.len >= SINK_FLUSH_BYTES && sink_flush(s, err) < 0) {
-        log_error("%s", err);
-        return -1;
-    }
     return 0;
 }
 
 int sink_commit(struct sink *s, char err[SINK_ERR_MAX])
 {
-    if (sink_flush(s, err) < 0)
+    /* out first: what a failed round left there comes before buf */
+    if (sink_write_out(s, err) < 0)
         return -1;
-    if (s->sync && fdatasync(fileno(s->f)) != 0) {
-        snprintf(err, SINK_ERR_MAX, "%s: %s", s->path, strerror(errno));
+    sink_swap(s);
+    if (sink_write_out(s, err) < 0)
         return -1;
-    }
-    return 0;
+    return sink_sync(s, err);
 }
 
 /* Records not committed are dropped: nobody acknowledged them. */
@@ -256,4 +267,5 @@ void sink_close(struct sink *s)
     free(s->path);
     s->path = NULL;
     sbuf_free(&s->buf);
+    sbuf_free(&s->out);
 }

@@ -28,7 +28,8 @@ struct sink {
     int sync;      /* fdatasync on commit (regular files) */
     uint64_t size; /* bytes in the file: where a failed write is cut back to */
     uint64_t written;
-    struct sbuf buf;
+    struct sbuf buf; /* records not yet handed to the writer (the loop's) */
+    struct sbuf out; /* records being written (the writer's, between sink_swap and its end) */
 };
 
 /* "json:PATH" / "pb:PATH" ("-" = stdout); opens for appending. */
@@ -40,12 +41,17 @@ int sink_open(struct sink *s, const char *spec, int fsync_on_commit, char err[SI
  * of events found, or -1 with err set.
  */
 long sink_scan(struct sink *s, struct dedup *d, char err[SINK_ERR_MAX]);
-/* Append one event (m unpacked, packed[0..len) the same bytes). */
+/* Append one event (m unpacked, packed[0..len) the same bytes) to buf. */
 int sink_write(struct sink *s, int tag, const ProtobufCMessage *m, const uint8_t *packed,
                size_t len);
-/* Everything written so far is in the file (not yet on disk) when this returns 0. */
-int sink_flush(struct sink *s, char err[SINK_ERR_MAX]);
-/* Everything written so far is in the file, and on disk, when this returns 0. */
+/* What buf holds becomes out, to be written; buf starts empty (out was). */
+void sink_swap(struct sink *s);
+/* out into the file; on failure the file is cut back to what it held and
+ * out keeps the records (sink_commit tries them again). */
+int sink_write_out(struct sink *s, char err[SINK_ERR_MAX]);
+/* fdatasync, for a regular file unless --no-fsync. */
+int sink_sync(struct sink *s, char err[SINK_ERR_MAX]);
+/* All of it now, on the calling thread: swap, write out, sync. */
 int sink_commit(struct sink *s, char err[SINK_ERR_MAX]);
 void sink_close(struct sink *s);
 
