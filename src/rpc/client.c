@@ -252,13 +252,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             return;
         }
     } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
         int dns = bufferevent_socket_get_dns_error(bev);
         char buf[RPC_ERR_MAX];
 
-        if (e) {
-            ERR_error_string_n(e, buf, sizeof(buf));
-            rpc_conn_fail(c, "%s:%s: TLS: %s", cl->host, cl->port, buf);
+        if (rpc_tls_bev_error(bev, buf, sizeof(buf))) {
+            rpc_conn_fail(c, "%s:%s: %s", cl->host, cl->port, buf);
         } else if (dns) {
             rpc_conn_fail(c, "%s: %s", cl->host, evutil_gai_strerror(dns));
         } else if (what & BEV_EVENT_TIMEOUT) {

@@ -119,5 +119,6 @@ int rpc_client_stream_close(struct rpc_call *c, uint32_t error_code);
 /* tls.c */
 SSL_CTX *rpc_tls_ctx(const struct rpc_tls *t, int server, char err[RPC_ERR_MAX]);
 void rpc_tls_error(const char *what, char err[RPC_ERR_MAX]);
+int rpc_tls_bev_error(struct bufferevent *bev, char *buf, size_t n);
 
 #endif

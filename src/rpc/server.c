@@ -293,12 +293,10 @@ static int start_http2(struct rpc_conn *c)
 
 static void tls_failure(struct rpc_conn *c, short what)
 {
-    unsigned long e = bufferevent_get_openssl_error(c->bev);
     char buf[RPC_ERR_MAX];
 
-    if (e) {
-        ERR_error_string_n(e, buf, sizeof(buf));
-        rpc_conn_fail(c, "TLS with %s: %s", c->peer, buf);
+    if (rpc_tls_bev_error(c->bev, buf, sizeof(buf))) {
+        rpc_conn_fail(c, "%s: %s", c->peer, buf);
     } else if (what & BEV_EVENT_TIMEOUT) {
         rpc_conn_fail(c, "%s: timed out", c->peer);
     } else if (what & BEV_EVENT_EOF) {

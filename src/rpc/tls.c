@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -37,6 +38,29 @@ void rpc_tls_error(const char *what, char err[RPC_ERR_MAX])
         snprintf(err, RPC_ERR_MAX, "%s failed", what);
     }
     ERR_clear_error();
+}
+
+/*
+ * What went wrong on a TLS bufferevent, in words; 0 if libevent kept no
+ * TLS error. For an I/O error under TLS (SSL_ERROR_SYSCALL) libevent keeps
+ * that code, not an OpenSSL error, and the socket's error says what
+ * happened: "error:00000005:lib(0)::reason(5)" meant a refused connection.
+ */
+int rpc_tls_bev_error(struct bufferevent *bev, char *buf, size_t n)
+{
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    int err = EVUTIL_SOCKET_ERROR();
+    char what[RPC_ERR_MAX];
+
+    if (e == 0)
+        return 0;
+    if (e == SSL_ERROR_SYSCALL) {
+        snprintf(buf, n, "%s", err ? evutil_socket_error_to_string(err) : "connection lost");
+    } else {
+        ERR_error_string_n(e, what, sizeof(what));
+        snprintf(buf, n, "TLS: %s", what);
+    }
+    return 1;
 }
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,

@@ -3,12 +3,16 @@
 non-loopback address with a usage error (exit 2) that says why, and accept
 it with --insecure-cleartext-anywhere (docs/agent.md, docs/collector.md).
 Malformed addresses are usage errors too. Nothing is opened in the refused
-cases, so no network is needed."""
+cases, so no network is needed. A push over TLS to a loopback port where
+nothing listens is reported in words (the socket's error), not as an
+OpenSSL error code."""
 import os
 import subprocess
 
 import pytest
 
+import agent_grpc_util
+import grpc_common
 import util
 
 REFUSED = "cleartext to a non-loopback address"
@@ -66,3 +70,14 @@ def test_collector_refuses(args, why):
     r = run([collector_path()] + args)
     assert r.returncode == 2, r.stderr
     assert why in r.stderr, r.stderr
+
+
+def test_tls_push_to_closed_port_says_refused(tmp_path):
+    pki = grpc_common.make_pki(tmp_path / "pki", agents=("a",))
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    port = agent_grpc_util.free_port()
+    r = run([util.agent_path(), "-r", str(empty), "-o", "null", "--agent-id", "a",
+             "--push", "grpcs://127.0.0.1:%d" % port, "--push-drain", "0"] + pki.agent_args("a"))
+    assert "127.0.0.1:%d: Connection refused" % port in r.stderr, r.stderr
+    assert "reason(" not in r.stderr, r.stderr
