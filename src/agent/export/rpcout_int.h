@@ -34,7 +34,8 @@ struct gmsg {
  * the gRPC side's CPU). One thread owns a block at a time: the exporter
  * until it is handed over, the loop after. The loop frees it when the last
  * of its events is released, so a queue that keeps one event keeps its
- * block: at most RPCOUT_BLOCK_BYTES per event held.
+ * block: collectors acknowledge in order and soon, but subscribers, which
+ * may be slow, queue copies of their own (serve.c).
  */
 #define RPCOUT_BLOCK_BYTES (16u << 10)
 

@@ -299,9 +299,16 @@ static void sub_close(struct rpc_call *c, int code, const char *message, void *a
     free(s);
 }
 
+/*
+ * Subscribers queue a copy of their own, made once for all of them: the
+ * event as handed over lives in a block of others (rpcout_int.h), and a
+ * slow subscriber keeping it would keep the whole block alive, up to
+ * RPCOUT_BLOCK_BYTES per queued event instead of the event's size.
+ */
 void serve_event(struct serve *sv, struct gmsg *g)
 {
     ProtobufCMessage *m = NULL;
+    struct gmsg *own = g->blk ? NULL : g;
     int unpacked = 0;
     struct sub *s;
 
@@ -314,13 +321,18 @@ void serve_event(struct serve *sv, struct gmsg *g)
         }
         if (!matches(s, g, m))
             continue;
-        if (s->q.tail - s->q.head >= sv->o->cfg.sub_queue_events || pq_push(&s->q, g) < 0) {
+        if (own == NULL && s->q.tail - s->q.head < sv->o->cfg.sub_queue_events)
+            own = gmsg_new(g->tag, g->seq, g->data, g->len);
+        if (own == NULL || s->q.tail - s->q.head >= sv->o->cfg.sub_queue_events ||
+            pq_push(&s->q, own) < 0) {
             s->dropped++;
             sv->dropped++;
             continue;
         }
         sub_pump(s);
     }
+    if (own != g)
+        gmsg_unref(own); /* the queues hold theirs */
     if (m)
         protobuf_c_message_free_unpacked(m, NULL);
 }
