@@ -100,18 +100,3 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
 }
-
-void sbuf_put_varint(struct sbuf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-
-    do {
-        tmp[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            tmp[n] |= 0x80;
-        n++;
-    } while (v);
-    sbuf_append(b, tmp, n);
-}

@@ -29,7 +29,5 @@ void sbuf_append(struct sbuf *b, const void *p, size_t n);
 void sbuf_putc(struct sbuf *b, char c);
 void sbuf_puts(struct sbuf *b, const char *s);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) SONDE_PRINTF(2, 3);
-/* Protobuf base-128 varint. */
-void sbuf_put_varint(struct sbuf *b, uint64_t v);
 
 #endif

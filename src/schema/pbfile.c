@@ -41,39 +41,35 @@ static size_t event_size(int tag, size_t len)
     return total;
 }
 
-static void put_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len)
+/* [total] key length event, into out: one reservation (with the slack
+ * pb_put_varint's word-wide stores need), then only stores and a copy. */
+static void put_frame(struct sbuf *out, int framed, int tag, const uint8_t *packed, size_t len)
 {
-    sbuf_put_varint(out, ((uint64_t)tag << 3) | PBFILE_WIRE_LEN);
-    sbuf_put_varint(out, len);
-    sbuf_append(out, packed, len);
+    size_t total = event_size(tag, len);
+    uint8_t *p, *start;
+
+    if (total == 0) {
+        frame_fail(out);
+        return;
+    }
+    start = (uint8_t *)sbuf_reserve(out, PB_VARINT_MAX + total + PB_VARINT_SLACK);
+    if (start == NULL)
+        return;
+    p = framed ? pb_put_varint(start, total) : start;
+    p = pb_put_varint(p, ((uint64_t)tag << 3) | PBFILE_WIRE_LEN);
+    p = pb_put_varint(p, len);
+    memcpy(p, packed, len);
+    out->len += (size_t)(p + len - start);
 }
 
 void pbfile_frame_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len)
 {
-    size_t total = event_size(tag, len);
-
-    if (total == 0) {
-        frame_fail(out);
-        return;
-    }
-    /* One allocation for the frame; the appends below then only copy. */
-    if (sbuf_reserve(out, pb_varint_size(total) + total) == NULL)
-        return;
-    sbuf_put_varint(out, total);
-    put_event(out, tag, packed, len);
+    put_frame(out, 1, tag, packed, len);
 }
 
 void pbfile_event(struct sbuf *out, int tag, const uint8_t *packed, size_t len)
 {
-    size_t total = event_size(tag, len);
-
-    if (total == 0) {
-        frame_fail(out);
-        return;
-    }
-    if (sbuf_reserve(out, total) == NULL)
-        return;
-    put_event(out, tag, packed, len);
+    put_frame(out, 0, tag, packed, len);
 }
 
 void pbfile_reader_init(struct pbfile_reader *r, FILE *fp)
