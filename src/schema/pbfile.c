@@ -16,9 +16,6 @@
 #include "pbfile.h"
 #include "pbwire.h"
 
-/* Protobuf wire type of a length-delimited field (a sub-message). */
-#define PBFILE_WIRE_LEN 2
-
 static void frame_fail(struct sbuf *out)
 {
     out->failed = 1; /* the sbuf convention: callers check sbuf_ok once */
@@ -33,7 +30,7 @@ static size_t event_size(int tag, size_t len)
         log_error("pbfile: %d is not a field of sonde.v1.Event", tag);
         return 0;
     }
-    total = pb_varint_size(((uint64_t)tag << 3) | PBFILE_WIRE_LEN) + pb_varint_size(len) + len;
+    total = pb_varint_size(((uint64_t)tag << 3) | PB_WIRE_LEN) + pb_varint_size(len) + len;
     if (len > PBFILE_MAX_EVENT || total > PBFILE_MAX_EVENT) {
         log_error("pbfile: event of %zu bytes over the %u-byte limit", len, PBFILE_MAX_EVENT);
         return 0;
@@ -56,7 +53,7 @@ static void put_frame(struct sbuf *out, int framed, int tag, const uint8_t *pack
     if (start == NULL)
         return;
     p = framed ? pb_put_varint(start, total) : start;
-    p = pb_put_varint(p, ((uint64_t)tag << 3) | PBFILE_WIRE_LEN);
+    p = pb_put_varint(p, ((uint64_t)tag << 3) | PB_WIRE_LEN);
     p = pb_put_varint(p, len);
     memcpy(p, packed, len);
     out->len += (size_t)(p + len - start);

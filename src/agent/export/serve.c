@@ -309,7 +309,7 @@ void serve_event(struct serve *sv, struct gmsg *g)
 {
     ProtobufCMessage *m = NULL;
     struct gmsg *own = g->blk ? NULL : g;
-    int unpacked = 0;
+    int unpacked = 0, full;
     struct sub *s;
 
     for (s = sv->subs; s; s = s->next) {
@@ -321,10 +321,10 @@ void serve_event(struct serve *sv, struct gmsg *g)
         }
         if (!matches(s, g, m))
             continue;
-        if (own == NULL && s->q.tail - s->q.head < sv->o->cfg.sub_queue_events)
+        full = s->q.tail - s->q.head >= sv->o->cfg.sub_queue_events;
+        if (!full && own == NULL)
             own = gmsg_new(g->tag, g->seq, g->data, g->len);
-        if (own == NULL || s->q.tail - s->q.head >= sv->o->cfg.sub_queue_events ||
-            pq_push(&s->q, own) < 0) {
+        if (full || own == NULL || pq_push(&s->q, own) < 0) {
             s->dropped++;
             sv->dropped++;
             continue;

@@ -15,7 +15,6 @@
 #include "writer.h"
 
 struct writer {
-    struct event_base *base;
     struct event *done_ev;
     writer_done_fn done;
     void *arg;
@@ -112,7 +111,6 @@ struct writer *writer_new(struct event_base *base, writer_done_fn done, void *ar
 
     if (w == NULL)
         return NULL;
-    w->base = base;
     w->done = done;
     w->arg = arg;
     pthread_mutex_init(&w->lock, NULL);
